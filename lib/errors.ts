@@ -1,0 +1,55 @@
+/**
+ * SpoolError: the one error class spoolq throws on purpose.
+ *
+ * The `code` is the API and never changes meaning; the message is for people and may change. Each code below
+ * says when it is returned. Failures of the file system are wrapped as ERR_IO with the original error kept as
+ * `cause`, so `err.cause.code` still says ENOSPC or EIO.
+ */
+
+export const ERROR_CODES = {
+  /** An argument or option at the public boundary is missing, of the wrong type, or out of range. */
+  ERR_INVALID_ARG: 'ERR_INVALID_ARG',
+  /** A record, segment header or index file fails its checksum or its framing cannot be trusted. */
+  ERR_CORRUPT_RECORD: 'ERR_CORRUPT_RECORD',
+  /** An encrypted record cannot be authenticated with the key named by its key id (wrong key or tampering). */
+  ERR_DECRYPT: 'ERR_DECRYPT',
+  /** An encrypted record names a key id that was not supplied. */
+  ERR_KEY_MISSING: 'ERR_KEY_MISSING',
+  /** Another process holds the lock that this operation needs. */
+  ERR_LOCKED: 'ERR_LOCKED',
+  /** A file-system call failed; `cause` holds the original error. Sticky for a writer until it is reopened. */
+  ERR_IO: 'ERR_IO',
+  /** The log, queue or worker was closed before or during the call. */
+  ERR_CLOSED: 'ERR_CLOSED',
+  /** A file begins with a known magic but a format version this build cannot read. */
+  ERR_UNSUPPORTED_VERSION: 'ERR_UNSUPPORTED_VERSION',
+  /** A directory that should hold a spoolq log or queue does not, or holds something else. */
+  ERR_NOT_A_LOG: 'ERR_NOT_A_LOG',
+  /** A record payload is larger than the format allows. */
+  ERR_TOO_LARGE: 'ERR_TOO_LARGE',
+  /** A record was asked for at a position that holds no such record (wrong pointer, or compacted away). */
+  ERR_NOT_FOUND: 'ERR_NOT_FOUND',
+} as const;
+
+export type SpoolErrorCode = keyof typeof ERROR_CODES;
+
+export class SpoolError extends Error {
+  readonly code: SpoolErrorCode;
+
+  constructor(code: SpoolErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SpoolError';
+    this.code = code;
+  }
+}
+
+/** Wraps a failed fs call as ERR_IO, keeping the original as `cause`. A SpoolError passes through unchanged. */
+export function ioError(what: string, cause: unknown): SpoolError {
+  if (cause instanceof SpoolError) return cause;
+  const sys = (cause as NodeJS.ErrnoException | undefined)?.code;
+  return new SpoolError('ERR_IO', `${what} failed${sys ? ` (${sys})` : ''}`, { cause });
+}
+
+export function invalidArg(message: string): SpoolError {
+  return new SpoolError('ERR_INVALID_ARG', message);
+}

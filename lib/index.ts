@@ -1,0 +1,26 @@
+/**
+ * spoolq's public surface. Every export is named here; nothing else under lib/ is public.
+ */
+export { SpoolError, ERROR_CODES } from './errors.js';
+export type { SpoolErrorCode } from './errors.js';
+
+export { Log } from './log/log.js';
+export type { LogOptions, LogEvents } from './log/log.js';
+export type { Durability, RecordPointer } from './log/writer.js';
+export type { LogEntry, LogScanSummary } from './log/log-scan.js';
+export type { CompactOptions, CompactionResult } from './log/compactor.js';
+export type { RecoveryReport } from './log/recovery.js';
+export type { DamagedRange } from './log/segment-scanner.js';
+
+export { readLog } from './log/read-log.js';
+export type { ReadLogOptions } from './log/read-log.js';
+export { verifyLog } from './log/verify.js';
+export type { VerifyReport } from './log/verify.js';
+export { logStats } from './log/stats.js';
+export type { LogStats } from './log/stats.js';
+export { tailLog } from './log/tailer.js';
+export type { TailOptions, Tailer } from './log/tailer.js';
+
+export { RecordCodec } from './codec/record-codec.js';
+export type { EncryptionOptions, KeySpec } from './codec/keyring.js';
+export type { Fs } from './log/fs.js';

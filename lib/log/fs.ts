@@ -1,0 +1,121 @@
+/**
+ * The Fs seam: every file-system call the log makes goes through an object of this shape, so tests can hand the
+ * log one that fails the nth write, fsync or rename, or forgets everything not yet fsynced (spec/helpers).
+ *
+ * Almost every call is synchronous on purpose. On a local disk, a write into the page cache or a read that hits
+ * it costs a few microseconds, less than a hop through libuv's thread pool. The one call that waits on the
+ * device for long, the group commit's fdatasync, is asynchronous so the event loop keeps running (and keeps
+ * collecting the next batch) while the disk works.
+ */
+import * as nodeFsModule from 'node:fs';
+import * as path from 'node:path';
+import { ioError } from '../errors.js';
+
+export interface Fs {
+  openSync(path: string, flags: string): number;
+  closeSync(fd: number): void;
+  readSync(fd: number, buf: Buffer, off: number, len: number, position: number): number;
+  writeSync(fd: number, buf: Buffer, off: number, len: number, position: number): number;
+  /** Flushes data and metadata; used for directories and for new or sealed files. */
+  fsyncSync(fd: number): void;
+  /** Flushes data (and the size); the group commit's sync. */
+  fdatasync(fd: number, cb: (err: NodeJS.ErrnoException | null) => void): void;
+  fstatSync(fd: number): { size: number };
+  ftruncateSync(fd: number, len: number): void;
+  renameSync(from: string, to: string): void;
+  unlinkSync(path: string): void;
+  readdirSync(path: string): string[];
+  mkdirSync(path: string, opts: { recursive: true }): void;
+  existsSync(path: string): boolean;
+  readFileSync(path: string): Buffer;
+}
+
+export const nodeFs: Fs = {
+  openSync: (p, flags) => nodeFsModule.openSync(p, flags),
+  closeSync: (fd) => nodeFsModule.closeSync(fd),
+  readSync: (fd, buf, off, len, pos) => nodeFsModule.readSync(fd, buf, off, len, pos),
+  writeSync: (fd, buf, off, len, pos) => nodeFsModule.writeSync(fd, buf, off, len, pos),
+  fsyncSync: (fd) => nodeFsModule.fsyncSync(fd),
+  fdatasync: (fd, cb) => nodeFsModule.fdatasync(fd, cb),
+  fstatSync: (fd) => nodeFsModule.fstatSync(fd),
+  ftruncateSync: (fd, len) => nodeFsModule.ftruncateSync(fd, len),
+  renameSync: (a, b) => nodeFsModule.renameSync(a, b),
+  unlinkSync: (p) => nodeFsModule.unlinkSync(p),
+  readdirSync: (p) => nodeFsModule.readdirSync(p),
+  mkdirSync: (p, opts) => void nodeFsModule.mkdirSync(p, opts),
+  existsSync: (p) => nodeFsModule.existsSync(p),
+  readFileSync: (p) => nodeFsModule.readFileSync(p),
+};
+
+/** Makes a directory's entries (creations, renames, unlinks) durable. */
+export function fsyncDir(fs: Fs, dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(dir, 'r');
+    fs.fsyncSync(fd);
+  } catch (err) {
+    throw ioError(`fsync directory ${path.basename(dir)}`, err);
+  } finally {
+    if (fd !== undefined) closeQuietly(fs, fd);
+  }
+}
+
+/** Writes all of buf at `position`, looping over short writes. */
+export function writeFully(fs: Fs, fd: number, buf: Buffer, off: number, len: number, position: number): void {
+  while (len > 0) {
+    const n = fs.writeSync(fd, buf, off, len, position);
+    off += n;
+    len -= n;
+    position += n;
+  }
+}
+
+/** Reads up to len bytes at `position`, looping over short reads; returns how many were read. */
+export function readFully(fs: Fs, fd: number, buf: Buffer, off: number, len: number, position: number): number {
+  let total = 0;
+  while (total < len) {
+    const n = fs.readSync(fd, buf, off + total, len - total, position + total);
+    if (n === 0) break;
+    total += n;
+  }
+  return total;
+}
+
+/**
+ * Replaces `file` atomically: file.tmp written and fsynced, renamed over file, directory fsynced. A crash leaves
+ * the old file or the new one (and maybe a stale .tmp, which recovery removes).
+ */
+export function replaceFileAtomic(fs: Fs, file: string, data: Buffer): void {
+  const tmp = file + '.tmp';
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(tmp, 'w');
+    writeFully(fs, fd, data, 0, data.length, 0);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = undefined;
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    if (fd !== undefined) closeQuietly(fs, fd);
+    throw ioError(`replace ${path.basename(file)}`, err);
+  }
+  fsyncDir(fs, path.dirname(file));
+}
+
+export function closeQuietly(fs: Fs, fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // Closing is best effort on paths that are already failing or only read; the data's fate was decided by the
+    // write and fsync calls before it, whose errors are reported.
+  }
+}
+
+/** Opens a file, wrapping a failure as ERR_IO (the errno stays on `cause`). */
+export function openOrThrow(fs: Fs, file: string, flags: string): number {
+  try {
+    return fs.openSync(file, flags);
+  } catch (err) {
+    throw ioError(`open ${path.basename(file)}`, err);
+  }
+}

@@ -1,0 +1,345 @@
+/**
+ * Log: the public face of one queue directory's segmented log, for the process that owns it.
+ *
+ * Owns opening (manifest, owner lock, recovery, a fresh head segment), and hands the work to the modules below:
+ * writer.ts appends, record-reader.ts reads by pointer, log-scan.ts replays, checkpoint-store.ts keeps the index,
+ * compactor.ts reclaims space, verify.ts checks. It knows nothing of jobs: record types and payloads belong to the
+ * layer above.
+ *
+ * Opening, in order: validate options; create or check the manifest (and the encryption keys against it); take
+ * the owner lock (proper-lockfile on `<dir>/owner`; a second owner gets ERR_LOCKED); recover (recovery.ts);
+ * choose the epoch one above any seen; start a fresh head segment at the next seq (an empty old head is removed
+ * first, since it would have the same name). Readers never open a Log: they use the read-only functions.
+ */
+import { EventEmitter } from 'node:events';
+import * as path from 'node:path';
+import lockfile from 'proper-lockfile';
+import { SpoolError, invalidArg, ioError } from '../errors.js';
+import { INDEX_FILE, LOG_DIR } from '../format/names.js';
+import { SEGMENT_HEADER_BYTES } from '../format/segment-header.js';
+import type { LogPosition } from '../format/checkpoint.js';
+import { RecordCodec } from '../codec/record-codec.js';
+import { keySpecs, type EncryptionOptions } from '../codec/keyring.js';
+import { writeCheckpointFile } from './checkpoint-store.js';
+import { compactLog, type CompactOptions, type CompactionResult } from './compactor.js';
+import { nodeFs, type Fs } from './fs.js';
+import { scanLog, type LogEntry, type LogScanSummary } from './log-scan.js';
+import { checkKeys, openManifest, writeManifest } from './manifest-store.js';
+import { RecordReader } from './record-reader.js';
+import { recoverLog, type RecoveryReport } from './recovery.js';
+import { createSegment, segmentPath } from './segment-files.js';
+import type { DamagedRange } from './segment-scanner.js';
+import { verifyLog, type VerifyReport } from './verify.js';
+import { LogWriter, type Durability, type RecordPointer } from './writer.js';
+
+export interface LogOptions {
+  /** When append() resolves; see writer.ts. Default 'fsync'. */
+  durability?: Durability;
+  /** Roll segments at this size. Fixed when the log is created. Default 64 MiB. */
+  maxSegmentBytes?: number;
+  /** Longest time written records stay unsynced in 'batch' mode. Default 5 ms. */
+  batchIntervalMs?: number;
+  /** LZ4 for payloads of at least `threshold` bytes (true: 256). Default off. */
+  compression?: boolean | { threshold: number };
+  encryption?: EncryptionOptions;
+  /** Create the directory when missing. Default true. */
+  create?: boolean;
+  /** Take the owner lock. Default true; tests of two owners turn it off to exercise fencing. */
+  lock?: boolean;
+  /** The file-system seam; tests pass one that injects faults. */
+  fs?: Fs;
+}
+
+export interface ResolvedLogOptions {
+  durability: Durability;
+  maxSegmentBytes: number;
+  batchIntervalMs: number;
+  compressThreshold: number | false;
+  encryption: EncryptionOptions | undefined;
+  create: boolean;
+  lock: boolean;
+  fs: Fs;
+}
+
+export const DEFAULT_MAX_SEGMENT_BYTES = 64 * 1024 * 1024;
+const MIN_SEGMENT_BYTES = 4096;
+const DEFAULT_COMPRESS_THRESHOLD = 256;
+
+export function resolveLogOptions(opts: LogOptions = {}): ResolvedLogOptions {
+  if (opts === null || typeof opts !== 'object') throw invalidArg('options must be an object');
+  const durability = opts.durability ?? 'fsync';
+  if (durability !== 'fsync' && durability !== 'batch' && durability !== 'none') {
+    throw invalidArg(`durability must be 'fsync', 'batch' or 'none', got ${String(durability)}`);
+  }
+  const maxSegmentBytes = opts.maxSegmentBytes ?? DEFAULT_MAX_SEGMENT_BYTES;
+  if (!Number.isSafeInteger(maxSegmentBytes) || maxSegmentBytes < MIN_SEGMENT_BYTES) {
+    throw invalidArg(`maxSegmentBytes must be an integer of at least ${MIN_SEGMENT_BYTES}`);
+  }
+  const batchIntervalMs = opts.batchIntervalMs ?? 5;
+  if (!Number.isFinite(batchIntervalMs) || batchIntervalMs < 0 || batchIntervalMs > 60_000) {
+    throw invalidArg('batchIntervalMs must be a number of milliseconds from 0 to 60000');
+  }
+  let compressThreshold: number | false = false;
+  if (opts.compression === true) compressThreshold = DEFAULT_COMPRESS_THRESHOLD;
+  else if (opts.compression && typeof opts.compression === 'object') {
+    const t = opts.compression.threshold;
+    if (!Number.isSafeInteger(t) || t < 0) throw invalidArg('compression.threshold must be a non-negative integer');
+    compressThreshold = t;
+  } else if (opts.compression !== undefined && opts.compression !== false) {
+    throw invalidArg('compression must be true, false or { threshold }');
+  }
+  if (opts.encryption !== undefined && (opts.encryption === null || typeof opts.encryption !== 'object')) {
+    throw invalidArg('encryption must be { key } or { keys, currentKeyId }');
+  }
+  return {
+    durability,
+    maxSegmentBytes,
+    batchIntervalMs,
+    compressThreshold,
+    encryption: opts.encryption,
+    create: opts.create ?? true,
+    lock: opts.lock ?? true,
+    fs: opts.fs ?? nodeFs,
+  };
+}
+
+export interface LogEvents {
+  /** Damage found by recovery (already quarantined); emitted once, just after open. */
+  damage: [DamagedRange];
+  error: [Error];
+}
+
+export class Log extends EventEmitter<LogEvents> {
+  readonly dir: string;
+  readonly epoch: number;
+  /** What recovery found and did when this log was opened. */
+  readonly recovery: RecoveryReport;
+  readonly #opts: ResolvedLogOptions;
+  readonly #logDir: string;
+  readonly #codec: RecordCodec;
+  readonly #writer: LogWriter;
+  readonly #reader: RecordReader;
+  readonly #generations: Map<number, number>;
+  readonly #unlock: (() => Promise<void>) | undefined;
+  #compacting: Promise<CompactionResult> | undefined;
+  #closed = false;
+
+  private constructor(
+    dir: string,
+    opts: ResolvedLogOptions,
+    codec: RecordCodec,
+    report: RecoveryReport,
+    writer: LogWriter,
+    epoch: number,
+    unlock: (() => Promise<void>) | undefined,
+  ) {
+    super();
+    this.dir = dir;
+    this.#opts = opts;
+    this.#logDir = path.join(dir, LOG_DIR);
+    this.#codec = codec;
+    this.recovery = report;
+    this.#writer = writer;
+    this.epoch = epoch;
+    this.#unlock = unlock;
+    this.#reader = new RecordReader(opts.fs, this.#logDir, codec);
+    this.#generations = new Map(report.segments.map((s) => [s.segmentId, s.generation]));
+    writer.onRoll = (segmentId) => this.#generations.set(segmentId, 0);
+    if (report.damage.length) setImmediate(() => report.damage.forEach((d) => this.emit('damage', d)));
+  }
+
+  static async open(dir: string, options?: LogOptions): Promise<Log> {
+    if (typeof dir !== 'string' || dir.length === 0) throw invalidArg('dir must be a non-empty string');
+    const opts = resolveLogOptions(options);
+    const codec = new RecordCodec({ compressThreshold: opts.compressThreshold, encryption: opts.encryption });
+    const { fs } = opts;
+    dir = path.resolve(dir);
+    const manifest = openManifest(fs, dir, opts.create, {
+      maxSegmentBytes: opts.maxSegmentBytes,
+      encrypted: opts.encryption !== undefined,
+      createdAt: Date.now(),
+    });
+    if (manifest.encrypted && !opts.encryption) {
+      throw new SpoolError('ERR_KEY_MISSING', `${dir} is encrypted: pass encryption keys to open it`);
+    }
+    const updated = opts.encryption ? checkKeys(manifest, keySpecs(opts.encryption)) : undefined;
+
+    let unlock: (() => Promise<void>) | undefined;
+    let poison: ((err: SpoolError) => void) | undefined;
+    if (opts.lock) unlock = await takeOwnerLock(dir, (err) => poison?.(err));
+    try {
+      if (updated) writeManifest(fs, dir, { ...updated, encrypted: true });
+      const logDir = path.join(dir, LOG_DIR);
+      const durable = opts.durability !== 'none';
+      const report = recoverLog(fs, dir, logDir, durable);
+      const epoch = report.maxEpoch + 1;
+      const headId = report.nextSeq;
+      const last = report.segments[report.segments.length - 1];
+      if (last && last.segmentId === headId) {
+        if (report.lastSegmentEnd > SEGMENT_HEADER_BYTES) throw new Error('recovery left a non-empty head at nextSeq');
+        try {
+          fs.unlinkSync(segmentPath(logDir, headId));
+        } catch (err) {
+          throw ioError('remove the empty head segment', err);
+        }
+        report.segments.pop();
+      }
+      const fd = createSegment(fs, logDir, { segmentId: headId, generation: 0, epoch, createdAt: Date.now() }, true);
+      const writer = new LogWriter(
+        fs,
+        logDir,
+        codec,
+        { durability: opts.durability, maxSegmentBytes: manifest.maxSegmentBytes, batchIntervalMs: opts.batchIntervalMs, epoch },
+        { segmentId: headId, fd, size: SEGMENT_HEADER_BYTES },
+        headId,
+      );
+      report.segments.push({ segmentId: headId, generation: 0 });
+      poison = (err) => writer.poison(err);
+      return new Log(dir, opts, codec, report, writer, epoch, unlock);
+    } catch (err) {
+      await unlock?.().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  get durability(): Durability {
+    return this.#opts.durability;
+  }
+
+  get codec(): RecordCodec {
+    return this.#codec;
+  }
+
+  /** The seq the next append gets. */
+  get nextSeq(): number {
+    return this.#writer.nextSeq;
+  }
+
+  /** Appends one record; resolves with its pointer once it is as durable as the mode promises. */
+  append(type: number, payload: Buffer): Promise<RecordPointer> {
+    return this.#writer.append(type, payload);
+  }
+
+  /** Reads one record by pointer (ERR_NOT_FOUND when it is not there). */
+  read(ptr: RecordPointer): LogEntry {
+    this.#assertOpen();
+    return this.#reader.read(ptr);
+  }
+
+  /**
+   * Calls onEntry for every record in log order: from the checkpoint's position when the index is usable
+   * (returning its state), otherwise from the first record (state undefined). Meant to be called once, right
+   * after open, before appending.
+   */
+  replay(onEntry: (entry: LogEntry) => boolean | void): { state: Buffer | undefined; summary: LogScanSummary } {
+    this.#assertOpen();
+    const cp = this.recovery.checkpoint;
+    const summary = scanLog(this.#opts.fs, this.#logDir, {
+      from: cp?.position,
+      fromEpoch: cp?.epoch,
+      codec: this.#codec,
+      onEntry,
+    });
+    return { state: cp?.state, summary };
+  }
+
+  /**
+   * Writes `state` as the checkpoint at `upTo` (default: after every record appended so far). Syncs the log first,
+   * so the index never covers records that a power loss could still take away.
+   */
+  async checkpoint(state: Buffer, upTo?: RecordPointer): Promise<void> {
+    this.#assertOpen();
+    await this.#writer.sync();
+    const position: LogPosition = upTo
+      ? { nextSeq: upTo.seq + 1, segmentId: upTo.segmentId, offset: upTo.offset + upTo.size }
+      : this.#writer.position;
+    const segments = [...this.#generations]
+      .filter(([id]) => id <= position.segmentId)
+      .map(([segmentId, generation]) => ({ segmentId, generation }))
+      .sort((a, b) => a.segmentId - b.segmentId);
+    writeCheckpointFile(this.#opts.fs, path.join(this.dir, INDEX_FILE), {
+      position,
+      epoch: this.epoch,
+      segments,
+      state,
+    });
+  }
+
+  /**
+   * Reclaims space in sealed segments: deletes those with no live record, rewrites sparse ones (compactor.ts).
+   * Appends go on meanwhile. The caller must update pointers from `relocated` and should checkpoint after.
+   */
+  compact(isLive: (entry: LogEntry) => boolean, opts?: CompactOptions): Promise<CompactionResult> {
+    this.#assertOpen();
+    if (this.#compacting) return Promise.reject(new SpoolError('ERR_INVALID_ARG', 'a compaction is already running'));
+    const sealed = [...this.#generations.keys()].filter((id) => id < this.#writer.headSegmentId).sort((a, b) => a - b);
+    const run = compactLog(this.#opts.fs, this.#logDir, {
+      segments: sealed.map((id) => ({ segmentId: id, generation: this.#generations.get(id)! })),
+      isLive,
+      codec: this.#codec,
+      epoch: this.epoch,
+      durable: this.#opts.durability !== 'none',
+      ...opts,
+      onSegmentChanged: (id, generation) => {
+        this.#reader.invalidate(id);
+        if (generation === undefined) this.#generations.delete(id);
+        else this.#generations.set(id, generation);
+      },
+    });
+    this.#compacting = run;
+    return run.finally(() => {
+      this.#compacting = undefined;
+    });
+  }
+
+  /** A full read-only check of every segment (verify.ts). */
+  verify(opts: { decode?: boolean } = {}): VerifyReport {
+    this.#assertOpen();
+    return verifyLog(this.dir, { fs: this.#opts.fs, codec: opts.decode ? this.#codec : undefined });
+  }
+
+  /** Resolves when everything appended so far is synced, whatever the durability mode. */
+  sync(): Promise<void> {
+    return this.#writer.sync();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      await this.#compacting?.catch(() => undefined);
+      await this.#writer.close();
+    } finally {
+      this.#reader.close();
+      await this.#unlock?.().catch(() => undefined);
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new SpoolError('ERR_CLOSED', 'the log is closed');
+  }
+}
+
+/** Takes `<dir>/owner` with proper-lockfile; ERR_LOCKED when another live process holds it. */
+async function takeOwnerLock(dir: string, onLost: (err: SpoolError) => void): Promise<() => Promise<void>> {
+  try {
+    return await lockfile.lock(dir, {
+      lockfilePath: path.join(dir, 'owner'),
+      realpath: false,
+      stale: 10_000,
+      update: 2_000,
+      retries: 0,
+      onCompromised: (cause) => {
+        // Another process took the lock over (ours looked stale, e.g. this process was paused). Stop writing at
+        // once. Anything written in the meantime is fenced: it lies before the new owner's fresh segment with
+        // seqs that do not belong there, or carries an older epoch, and every reader skips it.
+        onLost(new SpoolError('ERR_LOCKED', `lost the owner lock of ${dir}`, { cause }));
+      },
+    });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ELOCKED') {
+      throw new SpoolError('ERR_LOCKED', `${dir} is owned by another process (its lock is held and fresh)`, { cause: err });
+    }
+    throw ioError('take the owner lock', err);
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * Creating and checking a log directory's QUEUE manifest (layout in format/manifest.ts), including the key
+ * checks that let a wrong encryption key be refused at open, before a single record is written with it.
+ *
+ * A key check is HMAC-SHA256(key, "spoolq key check v1"), first 16 bytes, stored per key id. It tells whether a
+ * key is the one first used under its id without storing anything that helps to find the key.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import * as path from 'node:path';
+import { SpoolError, ioError } from '../errors.js';
+import { decodeManifest, encodeManifest, type ManifestBody } from '../format/manifest.js';
+import { INDEX_FILE, LOG_DIR, MANIFEST_FILE, QUARANTINE_DIR } from '../format/names.js';
+import type { KeySpec } from '../codec/keyring.js';
+import { replaceFileAtomic, type Fs } from './fs.js';
+
+export interface StoredManifest extends ManifestBody {
+  /** Key id → hex key check. */
+  keyChecks?: Record<string, string>;
+}
+
+const OWNED_NAMES = new Set([MANIFEST_FILE, INDEX_FILE, LOG_DIR, QUARANTINE_DIR, 'owner', 'owner.lock']);
+
+export function keyCheck(key: Buffer): string {
+  return createHmac('sha256', key).update('spoolq key check v1').digest().subarray(0, 16).toString('hex');
+}
+
+/** Reads the manifest; ERR_NOT_A_LOG when the directory has none. */
+export function readManifest(fs: Fs, dir: string): StoredManifest {
+  const file = path.join(dir, MANIFEST_FILE);
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      throw new SpoolError('ERR_NOT_A_LOG', `${dir} is not a spoolq queue directory (no ${MANIFEST_FILE} file)`);
+    }
+    throw ioError(`read ${MANIFEST_FILE}`, err);
+  }
+  return decodeManifest(bytes, MANIFEST_FILE) as StoredManifest;
+}
+
+/**
+ * Returns the directory's manifest, creating the directory and manifest when `create` allows and the directory
+ * is empty or missing. A non-empty directory without a manifest is refused (ERR_NOT_A_LOG): it is somebody
+ * else's, and nothing is written into it.
+ */
+export function openManifest(fs: Fs, dir: string, create: boolean, fresh: ManifestBody): StoredManifest {
+  if (fs.existsSync(path.join(dir, MANIFEST_FILE))) return readManifest(fs, dir);
+  if (!create) return readManifest(fs, dir);
+  let entries: string[] = [];
+  try {
+    if (fs.existsSync(dir)) entries = fs.readdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') {
+      throw new SpoolError('ERR_NOT_A_LOG', `${dir} is a file, not a queue directory`);
+    }
+    throw ioError(`list ${dir}`, err);
+  }
+  const foreign = entries.filter((n) => !OWNED_NAMES.has(n) && !n.endsWith('.tmp'));
+  if (foreign.length > 0) {
+    throw new SpoolError('ERR_NOT_A_LOG', `${dir} is not empty and holds no spoolq queue (found ${foreign[0]})`);
+  }
+  try {
+    fs.mkdirSync(path.join(dir, LOG_DIR), { recursive: true });
+  } catch (err) {
+    throw ioError(`create ${dir}`, err);
+  }
+  replaceFileAtomic(fs, path.join(dir, MANIFEST_FILE), encodeManifest(fresh));
+  return fresh;
+}
+
+/**
+ * Checks the given keys against the manifest's key checks: a key whose id is known must match (ERR_DECRYPT
+ * otherwise). Returns the manifest with checks added for ids it did not know, or undefined if nothing is new.
+ */
+export function checkKeys(manifest: StoredManifest, keys: KeySpec[]): StoredManifest | undefined {
+  const checks = { ...(manifest.keyChecks ?? {}) };
+  let added = false;
+  for (const { id, key } of keys) {
+    const want = checks[id];
+    const have = keyCheck(key);
+    if (want === undefined) {
+      checks[id] = have;
+      added = true;
+    } else if (!timingSafeEqual(Buffer.from(want, 'hex'), Buffer.from(have, 'hex'))) {
+      throw new SpoolError('ERR_DECRYPT', `encryption key ${id} is not the key this log was written with`);
+    }
+  }
+  return added ? { ...manifest, keyChecks: checks } : undefined;
+}
+
+export function writeManifest(fs: Fs, dir: string, manifest: StoredManifest): void {
+  replaceFileAtomic(fs, path.join(dir, MANIFEST_FILE), encodeManifest(manifest));
+}

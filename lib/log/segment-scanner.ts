@@ -1,0 +1,143 @@
+/**
+ * Reads the records of one segment file, in order, and classifies whatever is not a record. Never writes.
+ *
+ * Owns: stepping through a segment by record lengths, reading in large chunks, and deciding for every byte range
+ * that is not a valid record whether it is the end of the data or damage. Does not own: what to do about it
+ * (recovery.ts truncates and quarantines; verify.ts reports; the tailer waits and looks again).
+ *
+ * A record is accepted only if its crc matches AND it belongs where it stands: its segment field is this file's
+ * id, its seq is above the previous record's, and below the next segment's id when that is known. A valid record
+ * that breaks those rules (a duplicate, one written by a fenced-off old owner after the segment was sealed, one
+ * copied from elsewhere) is treated like damage.
+ *
+ * At a range that is not a record, the scanner looks for the next accepted record after it. If there is one, the
+ * range [start, next) is damage and scanning goes on from next. If there is none, the range is the tail:
+ * 'zero' (never-written bytes), 'incomplete' (a record whose length runs past the end of the file) or 'garbage'.
+ */
+import {
+  RECORD_HEADER_BYTES,
+  checkRecord,
+  findNextRecord,
+  readRecordHeader,
+  type RecordHeader,
+} from '../format/record.js';
+import { readFully, type Fs } from './fs.js';
+
+export const SCAN_CHUNK_BYTES = 4 * 1024 * 1024;
+
+export interface ScannedRecord {
+  header: RecordHeader;
+  /** Byte offset of the record in the segment file. */
+  offset: number;
+  /** Whole record size: header and payload. */
+  size: number;
+  /** A buffer holding the record at `at`; valid only during the callback. */
+  buf: Buffer;
+  at: number;
+}
+
+export interface DamagedRange {
+  segmentId: number;
+  offset: number;
+  end: number;
+  reason: string;
+}
+
+export type TailKind = 'clean' | 'zero' | 'incomplete' | 'garbage';
+
+export interface SegmentScan {
+  /** Offset just past the last accepted record (where appending would go). */
+  end: number;
+  fileSize: number;
+  tail: TailKind;
+  tailReason?: string;
+  damage: DamagedRange[];
+  lastSeq: number;
+  records: number;
+  /** False when onRecord asked to stop early. */
+  complete: boolean;
+}
+
+export interface ScanOptions {
+  segmentId: number;
+  /** Byte offset to start at (just past the segment header, or a checkpointed position). */
+  from: number;
+  /** The seq the previous record had (records must be above it). */
+  afterSeq: number;
+  /** The next segment's id: records must be below it. Undefined for the head segment. */
+  beforeSeq?: number;
+  /** Stop reading at this file size instead of the current one (tailers use the size they last saw). */
+  fileSize?: number;
+  /** Called for each accepted record; return false to stop. */
+  onRecord?: (rec: ScannedRecord) => boolean | void;
+  chunkBytes?: number;
+}
+
+export function scanSegment(fs: Fs, fd: number, opts: ScanOptions): SegmentScan {
+  const fileSize = opts.fileSize ?? fs.fstatSync(fd).size;
+  const chunk = opts.chunkBytes ?? SCAN_CHUNK_BYTES;
+  const { segmentId, beforeSeq, onRecord } = opts;
+  const result: SegmentScan = {
+    end: opts.from,
+    fileSize,
+    tail: 'clean',
+    damage: [],
+    lastSeq: opts.afterSeq,
+    records: 0,
+    complete: true,
+  };
+  const belongs = (h: RecordHeader): boolean =>
+    h.segmentId === segmentId && h.seq > result.lastSeq && (beforeSeq === undefined || h.seq < beforeSeq);
+
+  let win = Buffer.allocUnsafe(0);
+  let winStart = 0;
+  let winEnd = 0;
+  const load = (start: number, want: number): void => {
+    const len = Math.min(Math.max(want, chunk), fileSize - start);
+    if (win.length < len) win = Buffer.allocUnsafe(len);
+    winStart = start;
+    winEnd = start + readFully(fs, fd, win, 0, len, start);
+  };
+
+  let pos = opts.from;
+  while (pos < fileSize) {
+    if (pos < winStart || winEnd - pos < RECORD_HEADER_BYTES) load(pos, RECORD_HEADER_BYTES);
+    let check = checkRecord(win, pos - winStart, winEnd - winStart);
+    if (check.kind === 'incomplete' && winEnd < fileSize) {
+      // The record may just straddle the window: reload from its start with room for its (bounded) length.
+      const at = pos - winStart;
+      const need = winEnd - pos >= RECORD_HEADER_BYTES ? RECORD_HEADER_BYTES + win.readUInt32LE(at + 12) : 0;
+      load(pos, need);
+      check = checkRecord(win, 0, winEnd - winStart);
+    }
+    if (check.kind === 'ok') {
+      const header = readRecordHeader(win, pos - winStart);
+      if (belongs(header)) {
+        result.lastSeq = header.seq;
+        result.records++;
+        const size = check.size;
+        if (onRecord?.({ header, offset: pos, size, buf: win, at: pos - winStart }) === false) {
+          result.end = pos + size;
+          result.complete = false;
+          return result;
+        }
+        pos += size;
+        result.end = pos;
+        continue;
+      }
+      check = { kind: 'bad', reason: `record ${header.seq} does not belong here` };
+    }
+    // Not a record we accept: find the next one that is, reading the rest of the file (segments are bounded).
+    const reason = check.kind === 'bad' ? check.reason : check.kind;
+    if (winStart !== pos || winEnd < fileSize) load(pos, fileSize - pos);
+    const next = findNextRecord(win, 0, winEnd - winStart, belongs);
+    if (next === -1) {
+      result.tail = check.kind === 'zero' ? 'zero' : check.kind === 'incomplete' ? 'incomplete' : 'garbage';
+      result.tailReason = reason;
+      return result;
+    }
+    result.damage.push({ segmentId, offset: pos, end: pos + next, reason });
+    pos += next;
+  }
+  return result;
+}

@@ -1,0 +1,296 @@
+/**
+ * The log's one writer: sequence numbers, group commit, durability modes, segment rolls, sticky errors.
+ *
+ * Owns the head segment's fd and everything appended after open. Does not own recovery (recovery.ts hands it a
+ * clean head) or reading.
+ *
+ * Group commit. append() encodes the record at once into the pending batch buffer (so a bad payload fails its
+ * own call and nothing else) and schedules a flush with setImmediate: every append made in the same turn of the
+ * event loop, including those made by callbacks of the previous batch's promises, shares one write() and one
+ * fdatasync(). While a sync is in flight new appends keep collecting; the next flush starts when it returns.
+ *
+ * Durability, i.e. when append() resolves:
+ *   fsync  after an fdatasync that began after the record's bytes were written: survives power loss.
+ *   batch  after the write() into the page cache; an fdatasync follows within batchIntervalMs. Survives a crash
+ *          of the process; on power loss the last interval's records may be lost.
+ *   none   after the write(); no fsync except at close. Survives a crash of the process, not of the machine.
+ *
+ * Rolls. A record goes to a new segment when it would push the head past maxSegmentBytes (a record larger than
+ * that gets a segment to itself). Before the roll the old head is fsynced (all modes but none) and then closed;
+ * the new one is created durably (segment-files.ts). Records never span segments.
+ *
+ * Errors are sticky: after a failed write or fsync the writer rejects that batch and every later append with
+ * the same ERR_IO, and never writes again. What was on disk stays as it was; reopening recovers it (a torn tail
+ * of the failed batch is truncated then). Nothing retries and carries on, because after a failed fsync the
+ * kernel may already have dropped the dirty pages: retrying would report success for data that is gone.
+ */
+import { SpoolError, invalidArg, ioError } from '../errors.js';
+import { SEGMENT_HEADER_BYTES } from '../format/segment-header.js';
+import type { RecordCodec } from '../codec/record-codec.js';
+import { closeQuietly, writeFully, type Fs } from './fs.js';
+import { createSegment } from './segment-files.js';
+
+export type Durability = 'fsync' | 'batch' | 'none';
+
+/** Where a record lies: enough to read it back without scanning. */
+export interface RecordPointer {
+  seq: number;
+  segmentId: number;
+  /** Byte offset of the record in its segment file. */
+  offset: number;
+  /** Whole record size on disk. */
+  size: number;
+}
+
+export interface WriterOptions {
+  durability: Durability;
+  maxSegmentBytes: number;
+  batchIntervalMs: number;
+  epoch: number;
+}
+
+export interface WriterHead {
+  segmentId: number;
+  fd: number;
+  /** Bytes in the file; appends go here. */
+  size: number;
+}
+
+interface Run {
+  segmentId: number;
+  start: number;
+  end: number;
+}
+
+interface Waiter {
+  ptr: RecordPointer;
+  resolve: (ptr: RecordPointer) => void;
+  reject: (err: Error) => void;
+}
+
+const INITIAL_BATCH_BYTES = 1 << 20;
+
+export class LogWriter {
+  readonly #fs: Fs;
+  readonly #logDir: string;
+  readonly #codec: RecordCodec;
+  readonly #opts: WriterOptions;
+  #head: WriterHead;
+  /** Segment and size the head will have once the pending batch is written. */
+  #tailSegmentId: number;
+  #tailSize: number;
+  #nextSeq: number;
+
+  #buf = Buffer.allocUnsafe(INITIAL_BATCH_BYTES);
+  #used = 0;
+  #runs: Run[] = [];
+  #waiters: Waiter[] = [];
+  #scheduled = false;
+  #syncing = false;
+  #batchTimer: NodeJS.Timeout | undefined;
+  #unsynced = false;
+  #failed: SpoolError | undefined;
+  #closed = false;
+  #idle: Array<() => void> = [];
+  /** Called after each batch is written (not necessarily synced). */
+  onWrite: ((nextSeq: number) => void) | undefined;
+  /** Called when a roll has created a new segment. */
+  onRoll: ((segmentId: number) => void) | undefined;
+
+  constructor(fs: Fs, logDir: string, codec: RecordCodec, opts: WriterOptions, head: WriterHead, nextSeq: number) {
+    this.#fs = fs;
+    this.#logDir = logDir;
+    this.#codec = codec;
+    this.#opts = opts;
+    this.#head = head;
+    this.#tailSegmentId = head.segmentId;
+    this.#tailSize = head.size;
+    this.#nextSeq = nextSeq;
+  }
+
+  /** The seq the next append will get. */
+  get nextSeq(): number {
+    return this.#nextSeq;
+  }
+
+  get headSegmentId(): number {
+    return this.#head.segmentId;
+  }
+
+  /** The position after the last record appended (written or still pending). */
+  get position(): { nextSeq: number; segmentId: number; offset: number } {
+    return { nextSeq: this.#nextSeq, segmentId: this.#tailSegmentId, offset: this.#tailSize };
+  }
+
+  /** The sticky error, if the writer has failed. */
+  get failure(): SpoolError | undefined {
+    return this.#failed;
+  }
+
+  append(type: number, payload: Buffer): Promise<RecordPointer> {
+    if (this.#closed) return Promise.reject(new SpoolError('ERR_CLOSED', 'the log is closed'));
+    if (this.#failed) return Promise.reject(this.#failed);
+    if (!Number.isInteger(type) || type < 1 || type > 255) return Promise.reject(invalidArg(`record type must be 1..255`));
+    if (!Buffer.isBuffer(payload)) return Promise.reject(invalidArg('payload must be a Buffer'));
+    let ptr: RecordPointer;
+    try {
+      ptr = this.#encode(type, payload);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#flush);
+    }
+    return new Promise((resolve, reject) => this.#waiters.push({ ptr, resolve, reject }));
+  }
+
+  #encode(type: number, payload: Buffer): RecordPointer {
+    const max = this.#codec.maxRecordBytes(payload.length);
+    if (this.#tailSize + max > this.#opts.maxSegmentBytes && this.#tailSize > SEGMENT_HEADER_BYTES) {
+      this.#tailSegmentId = this.#nextSeq;
+      this.#tailSize = SEGMENT_HEADER_BYTES;
+    }
+    if (this.#used + max > this.#buf.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#used + max));
+      this.#buf.copy(bigger, 0, 0, this.#used);
+      this.#buf = bigger;
+    }
+    const seq = this.#nextSeq;
+    const segmentId = this.#tailSegmentId;
+    const size = this.#codec.encodeInto(this.#buf, this.#used, { type, seq, segmentId, epoch: this.#opts.epoch }, payload);
+    const last = this.#runs[this.#runs.length - 1];
+    if (last && last.segmentId === segmentId) last.end += size;
+    else this.#runs.push({ segmentId, start: this.#used, end: this.#used + size });
+    const ptr = { seq, segmentId, offset: this.#tailSize, size };
+    this.#used += size;
+    this.#tailSize += size;
+    this.#nextSeq = seq + 1;
+    return ptr;
+  }
+
+  readonly #flush = (): void => {
+    this.#scheduled = false;
+    if (this.#used === 0 || this.#failed) return this.#maybeIdle();
+    // fsync mode waits for the sync in flight: its waiters need a sync that starts after their write. The other
+    // modes write on, unless a roll would close the fd that the background sync is using.
+    if (this.#syncing && (this.#opts.durability === 'fsync' || this.#runs.length > 1 ||
+        this.#runs[0]!.segmentId !== this.#head.segmentId)) return;
+    const waiters = this.#waiters;
+    try {
+      for (const run of this.#runs) {
+        if (run.segmentId !== this.#head.segmentId) this.#roll(run.segmentId);
+        writeFully(this.#fs, this.#head.fd, this.#buf, run.start, run.end - run.start, this.#head.size);
+        this.#head.size += run.end - run.start;
+      }
+    } catch (err) {
+      return this.#fail(ioError('write to the log', err));
+    }
+    this.#used = 0;
+    this.#runs = [];
+    this.#waiters = [];
+    this.#unsynced = true;
+    this.onWrite?.(this.#nextSeq);
+    if (this.#opts.durability === 'fsync') {
+      this.#sync(waiters);
+      return;
+    }
+    for (const w of waiters) w.resolve(w.ptr);
+    this.#armBatchTimer();
+    this.#maybeIdle();
+  };
+
+  /** In batch mode, makes sure an fdatasync follows written bytes within batchIntervalMs. */
+  #armBatchTimer(): void {
+    if (this.#opts.durability !== 'batch' || this.#batchTimer || !this.#unsynced || this.#failed) return;
+    this.#batchTimer = setTimeout(() => {
+      this.#batchTimer = undefined;
+      // A sync in flight may have started before the latest write; its completion re-arms this timer.
+      if (!this.#syncing && !this.#closed) this.#sync([]);
+    }, this.#opts.batchIntervalMs);
+    this.#batchTimer.unref();
+  }
+
+  /** One async fdatasync of the head; resolves `waiters` when it returns. */
+  #sync(waiters: Waiter[]): void {
+    this.#syncing = true;
+    this.#unsynced = false;
+    this.#fs.fdatasync(this.#head.fd, (err) => {
+      this.#syncing = false;
+      if (err) return this.#fail(ioError('fdatasync the log', err), waiters);
+      for (const w of waiters) w.resolve(w.ptr);
+      this.#armBatchTimer();
+      if (this.#used > 0 && !this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(this.#flush);
+      } else {
+        this.#maybeIdle();
+      }
+    });
+  }
+
+  #roll(segmentId: number): void {
+    const old = this.#head;
+    if (this.#opts.durability !== 'none') this.#fs.fsyncSync(old.fd);
+    const fd = createSegment(
+      this.#fs,
+      this.#logDir,
+      { segmentId, generation: 0, epoch: this.#opts.epoch, createdAt: Date.now() },
+      this.#opts.durability !== 'none',
+    );
+    closeQuietly(this.#fs, old.fd);
+    this.#head = { segmentId, fd, size: SEGMENT_HEADER_BYTES };
+    this.onRoll?.(segmentId);
+  }
+
+  /** Makes the writer fail with `err` from now on (the owner lock was lost). */
+  poison(err: SpoolError): void {
+    this.#fail(err);
+  }
+
+  #fail(err: SpoolError, inFlight: Waiter[] = []): void {
+    if (!this.#failed) this.#failed = err;
+    const all = inFlight.concat(this.#waiters);
+    this.#waiters = [];
+    this.#used = 0;
+    this.#runs = [];
+    for (const w of all) w.reject(this.#failed);
+    this.#maybeIdle();
+  }
+
+  #maybeIdle(): void {
+    if (this.#syncing || this.#scheduled || this.#used > 0) return;
+    const idle = this.#idle;
+    this.#idle = [];
+    for (const fn of idle) fn();
+  }
+
+  /** Resolves when every append made so far has been written and synced as its mode promises. */
+  whenIdle(): Promise<void> {
+    if (!this.#syncing && !this.#scheduled && this.#used === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  /** Writes and fdatasyncs everything appended so far, whatever the mode. Rejects with the sticky error. */
+  async sync(): Promise<void> {
+    await this.whenIdle();
+    if (this.#failed) throw this.#failed;
+    if (!this.#unsynced) return;
+    await new Promise<void>((resolve, reject) => {
+      this.#waiters.push({ ptr: { seq: -1, segmentId: -1, offset: -1, size: 0 }, resolve: () => resolve(), reject });
+      this.#sync(this.#waiters.splice(0));
+    });
+  }
+
+  /** Flushes and syncs (in every mode), then closes the head. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    try {
+      await this.sync();
+    } finally {
+      this.#closed = true;
+      clearTimeout(this.#batchTimer);
+      closeQuietly(this.#fs, this.#head.fd);
+    }
+  }
+}
