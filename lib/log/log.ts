@@ -13,7 +13,6 @@
  */
 import { EventEmitter } from 'node:events';
 import * as path from 'node:path';
-import lockfile from 'proper-lockfile';
 import { SpoolError, invalidArg, ioError } from '../errors.js';
 import { INDEX_FILE, LOG_DIR } from '../format/names.js';
 import { SEGMENT_HEADER_BYTES } from '../format/segment-header.js';
@@ -26,6 +25,7 @@ import { nodeFs, type Fs } from './fs.js';
 import { scanLog, type LogEntry, type LogScanSummary } from './log-scan.js';
 import { checkKeys, openManifest, writeManifest } from './manifest-store.js';
 import { RecordReader } from './record-reader.js';
+import { takeOwnerLock } from './owner-lock.js';
 import { recoverLog, type RecoveryReport } from './recovery.js';
 import { createSegment, segmentPath } from './segment-files.js';
 import type { DamagedRange } from './segment-scanner.js';
@@ -166,7 +166,7 @@ export class Log extends EventEmitter<LogEvents> {
 
     let unlock: (() => Promise<void>) | undefined;
     let poison: ((err: SpoolError) => void) | undefined;
-    if (opts.lock) unlock = await takeOwnerLock(dir, (err) => poison?.(err));
+    if (opts.lock) unlock = await takeOwnerLock(dir, { onLost: (err) => poison?.(err) });
     try {
       if (updated) writeManifest(fs, dir, { ...updated, encrypted: true });
       const logDir = path.join(dir, LOG_DIR);
@@ -317,29 +317,5 @@ export class Log extends EventEmitter<LogEvents> {
 
   #assertOpen(): void {
     if (this.#closed) throw new SpoolError('ERR_CLOSED', 'the log is closed');
-  }
-}
-
-/** Takes `<dir>/owner` with proper-lockfile; ERR_LOCKED when another live process holds it. */
-async function takeOwnerLock(dir: string, onLost: (err: SpoolError) => void): Promise<() => Promise<void>> {
-  try {
-    return await lockfile.lock(dir, {
-      lockfilePath: path.join(dir, 'owner'),
-      realpath: false,
-      stale: 10_000,
-      update: 2_000,
-      retries: 0,
-      onCompromised: (cause) => {
-        // Another process took the lock over (ours looked stale, e.g. this process was paused). Stop writing at
-        // once. Anything written in the meantime is fenced: it lies before the new owner's fresh segment with
-        // seqs that do not belong there, or carries an older epoch, and every reader skips it.
-        onLost(new SpoolError('ERR_LOCKED', `lost the owner lock of ${dir}`, { cause }));
-      },
-    });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ELOCKED') {
-      throw new SpoolError('ERR_LOCKED', `${dir} is owned by another process (its lock is held and fresh)`, { cause: err });
-    }
-    throw ioError('take the owner lock', err);
   }
 }

@@ -57,7 +57,7 @@ export function openManifest(fs: Fs, dir: string, create: boolean, fresh: Manife
     }
     throw ioError(`list ${dir}`, err);
   }
-  const foreign = entries.filter((n) => !OWNED_NAMES.has(n) && !n.endsWith('.tmp'));
+  const foreign = entries.filter((n) => !OWNED_NAMES.has(n) && !n.endsWith('.tmp') && !n.endsWith('.stale'));
   if (foreign.length > 0) {
     throw new SpoolError('ERR_NOT_A_LOG', `${dir} is not empty and holds no spoolq queue (found ${foreign[0]})`);
   }
