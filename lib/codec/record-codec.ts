@@ -20,7 +20,7 @@ import {
   readRecordHeader,
   recordAad,
   sealRecord,
-  writeRecordHeader,
+  writeRecordHeaderFields,
 } from '../format/record.js';
 import { KeyRing, NONCE_BYTES, type EncryptionOptions } from './keyring.js';
 
@@ -64,6 +64,11 @@ export class RecordCodec {
 
   /** Encodes a whole sealed record into buf at off (which must have maxRecordBytes room); returns its size. */
   encodeInto(buf: Buffer, off: number, meta: EntryMeta, plain: Buffer): number {
+    return this.encodeFields(buf, off, meta.type, meta.seq, meta.segmentId, meta.epoch, plain);
+  }
+
+  /** encodeInto with positional fields: the writer's per-append path, free of temporary objects. */
+  encodeFields(buf: Buffer, off: number, type: number, seq: number, segmentId: number, epoch: number, plain: Buffer): number {
     if (plain.length > MAX_PLAIN_BYTES) {
       throw new SpoolError('ERR_TOO_LARGE', `record payload of ${plain.length} bytes is over ${MAX_PLAIN_BYTES}`);
     }
@@ -79,11 +84,12 @@ export class RecordCodec {
     const ring = this.#ring;
     const body = off + RECORD_HEADER_BYTES;
     if (!ring) {
-      writeRecordHeader(buf, off, { ...meta, flags, keyId: 0 }, stored.length);
-      stored.copy(buf, body);
+      writeRecordHeaderFields(buf, off, type, flags, 0, stored.length, seq, segmentId, epoch);
+      if (stored.length <= 64) for (let k = 0; k < stored.length; k++) buf[body + k] = stored[k]!;
+      else stored.copy(buf, body);
     } else {
       flags |= FLAG_AES;
-      writeRecordHeader(buf, off, { ...meta, flags, keyId: ring.currentId }, stored.length + AES_OVERHEAD);
+      writeRecordHeaderFields(buf, off, type, flags, ring.currentId, stored.length + AES_OVERHEAD, seq, segmentId, epoch);
       ring.nextNonce(buf, body);
       const cipher = createCipheriv('aes-256-gcm', ring.currentKey, buf.subarray(body, body + NONCE_BYTES));
       cipher.setAAD(recordAad(buf, off));

@@ -49,8 +49,14 @@ export function decodeManifest(buf: Buffer, where: string): ManifestBody {
   if (12 + length + 4 !== buf.length || crc32(buf, 0, 12 + length) !== buf.readUInt32LE(12 + length)) {
     throw new SpoolError('ERR_CORRUPT_RECORD', `${where}: manifest checksum mismatch`);
   }
-  const body = JSON.parse(buf.toString('utf8', 12, 12 + length)) as ManifestBody;
-  if (!Number.isSafeInteger(body.maxSegmentBytes) || typeof body.encrypted !== 'boolean') {
+  let body: ManifestBody;
+  try {
+    body = JSON.parse(buf.toString('utf8', 12, 12 + length)) as ManifestBody;
+  } catch (cause) {
+    throw new SpoolError('ERR_CORRUPT_RECORD', `${where}: manifest body is not JSON`, { cause });
+  }
+  if (body === null || typeof body !== 'object' || !Number.isSafeInteger(body.maxSegmentBytes) ||
+      typeof body.encrypted !== 'boolean') {
     throw new SpoolError('ERR_CORRUPT_RECORD', `${where}: manifest body is malformed`);
   }
   return body;

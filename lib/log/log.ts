@@ -249,10 +249,11 @@ export class Log extends EventEmitter<LogEvents> {
    */
   async checkpoint(state: Buffer, upTo?: RecordPointer): Promise<void> {
     this.#assertOpen();
-    await this.#writer.sync();
+    // The position is taken before the sync: appends made while it runs come after `state` and must be replayed.
     const position: LogPosition = upTo
       ? { nextSeq: upTo.seq + 1, segmentId: upTo.segmentId, offset: upTo.offset + upTo.size }
       : this.#writer.position;
+    await this.#writer.sync();
     const segments = [...this.#generations]
       .filter(([id]) => id <= position.segmentId)
       .map(([segmentId, generation]) => ({ segmentId, generation }))

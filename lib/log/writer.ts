@@ -75,6 +75,7 @@ export class LogWriter {
   readonly #logDir: string;
   readonly #codec: RecordCodec;
   readonly #opts: WriterOptions;
+  readonly #epoch: number;
   #head: WriterHead;
   /** Segment and size the head will have once the pending batch is written. */
   #tailSegmentId: number;
@@ -102,6 +103,7 @@ export class LogWriter {
     this.#logDir = logDir;
     this.#codec = codec;
     this.#opts = opts;
+    this.#epoch = opts.epoch;
     this.#head = head;
     this.#tailSegmentId = head.segmentId;
     this.#tailSize = head.size;
@@ -158,7 +160,7 @@ export class LogWriter {
     }
     const seq = this.#nextSeq;
     const segmentId = this.#tailSegmentId;
-    const size = this.#codec.encodeInto(this.#buf, this.#used, { type, seq, segmentId, epoch: this.#opts.epoch }, payload);
+    const size = this.#codec.encodeFields(this.#buf, this.#used, type, seq, segmentId, this.#epoch, payload);
     const last = this.#runs[this.#runs.length - 1];
     if (last && last.segmentId === segmentId) last.end += size;
     else this.#runs.push({ segmentId, start: this.#used, end: this.#used + size });
