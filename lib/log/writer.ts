@@ -8,6 +8,8 @@
  * own call and nothing else) and schedules a flush with setImmediate: every append made in the same turn of the
  * event loop, including those made by callbacks of the previous batch's promises, shares one write() and one
  * fdatasync(). While a sync is in flight new appends keep collecting; the next flush starts when it returns.
+ * A batch of one or two records is synced inline instead (see INLINE_SYNC_MAX_RECORDS): when appends come one at
+ * a time, the async hop only adds latency.
  *
  * Durability, i.e. when append() resolves:
  *   fsync  after an fdatasync that began after the record's bytes were written: survives power loss.
@@ -69,6 +71,8 @@ interface Waiter {
 }
 
 const INITIAL_BATCH_BYTES = 1 << 20;
+/** fsync mode syncs batches of at most this many records on the calling thread; larger ones asynchronously. */
+const INLINE_SYNC_MAX_RECORDS = 2;
 
 export class LogWriter {
   readonly #fs: Fs;
@@ -194,8 +198,15 @@ export class LogWriter {
     this.#unsynced = true;
     this.onWrite?.(this.#nextSeq);
     if (this.#opts.durability === 'fsync') {
-      this.#sync(waiters);
-      return;
+      if (waiters.length > INLINE_SYNC_MAX_RECORDS) return this.#sync(waiters);
+      // A small batch means appends arrive one at a time (a lone awaiting appender): nothing would join the batch
+      // while the disk works, and a thread-pool round trip costs about as much as the sync itself. Sync inline.
+      this.#unsynced = false;
+      try {
+        this.#fs.fsyncSync(this.#head.fd);
+      } catch (err) {
+        return this.#fail(ioError('fsync the log', err), waiters);
+      }
     }
     for (const w of waiters) w.resolve(w.ptr);
     this.#armBatchTimer();
@@ -277,6 +288,8 @@ export class LogWriter {
   async sync(): Promise<void> {
     await this.whenIdle();
     if (this.#failed) throw this.#failed;
+    // Another caller woken by the same idle may have started a sync already (it cleared #unsynced): wait for it.
+    if (this.#syncing) return this.sync();
     if (!this.#unsynced) return;
     await new Promise<void>((resolve, reject) => {
       this.#waiters.push({ ptr: { seq: -1, segmentId: -1, offset: -1, size: 0 }, resolve: () => resolve(), reject });
