@@ -27,7 +27,8 @@ export const ERROR_CODES = {
   ERR_NOT_A_LOG: 'ERR_NOT_A_LOG',
   /** A record payload is larger than the format allows. */
   ERR_TOO_LARGE: 'ERR_TOO_LARGE',
-  /** A record was asked for at a position that holds no such record (wrong pointer, or compacted away). */
+  /** A record was asked for at a position that holds no such record: past the end, another seq, or a segment that
+   *  no longer exists. (Bytes there that fail their checksum are ERR_CORRUPT_RECORD instead.) */
   ERR_NOT_FOUND: 'ERR_NOT_FOUND',
 } as const;
 

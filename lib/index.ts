@@ -8,6 +8,7 @@ export { Log } from './log/log.js';
 export type { LogOptions, LogEvents } from './log/log.js';
 export type { Durability, RecordPointer } from './log/writer.js';
 export type { LogEntry, LogScanSummary } from './log/log-scan.js';
+export { CompactionError } from './log/compactor.js';
 export type { CompactOptions, CompactionResult } from './log/compactor.js';
 export type { RecoveryReport } from './log/recovery.js';
 export type { DamagedRange } from './log/segment-scanner.js';

@@ -24,7 +24,7 @@
  */
 import * as path from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { ioError } from '../errors.js';
+import { SpoolError, ioError } from '../errors.js';
 import { TMP_SUFFIX } from '../format/names.js';
 import { SEGMENT_HEADER_BYTES, encodeSegmentHeader } from '../format/segment-header.js';
 import { closeQuietly, fsyncDir, openOrThrow, readFully, writeFully, type Fs } from './fs.js';
@@ -49,6 +49,20 @@ export interface CompactionResult {
   bytesAfter: number;
 }
 
+/**
+ * Thrown when compaction fails part way (code ERR_IO, the fs error as `cause`). `result` holds what was done
+ * before the failure: segments already rewritten stay rewritten, so the caller must still apply `relocated`.
+ */
+export class CompactionError extends SpoolError {
+  readonly result: CompactionResult;
+
+  constructor(cause: SpoolError, result: CompactionResult) {
+    super(cause.code, cause.message, { cause });
+    this.name = 'CompactionError';
+    this.result = result;
+  }
+}
+
 export interface CompactRun extends CompactOptions {
   segments: Array<{ segmentId: number; generation: number }>;
   isLive: (entry: LogEntry) => boolean;
@@ -63,7 +77,6 @@ export interface CompactRun extends CompactOptions {
 const COPY_SLICE_BYTES = 4 * 1024 * 1024;
 
 export async function compactLog(fs: Fs, logDir: string, run: CompactRun): Promise<CompactionResult> {
-  const ratio = run.sparseRatio ?? 0.5;
   const result: CompactionResult = {
     deleted: [],
     rewritten: [],
@@ -72,6 +85,15 @@ export async function compactLog(fs: Fs, logDir: string, run: CompactRun): Promi
     bytesBefore: 0,
     bytesAfter: 0,
   };
+  try {
+    return await compactSegments(fs, logDir, run, result);
+  } catch (err) {
+    throw new CompactionError(ioError('compaction', err), result);
+  }
+}
+
+async function compactSegments(fs: Fs, logDir: string, run: CompactRun, result: CompactionResult): Promise<CompactionResult> {
+  const ratio = run.sparseRatio ?? 0.5;
   for (let i = 0; i < run.segments.length; i++) {
     await yieldToLoop();
     const { segmentId, generation } = run.segments[i]!;

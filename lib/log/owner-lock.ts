@@ -44,7 +44,11 @@ export async function takeOwnerLock(dir: string, opts: OwnerLockOptions): Promis
         },
       });
       try {
+        // proper-lockfile checks at each refresh that the directory's mtime is the one it set; adding a file
+        // changes it, so put the mtime back (ms precision, as proper-lockfile compares).
+        const { atime, mtime } = nodeFs.statSync(lockPath);
         nodeFs.writeFileSync(path.join(lockPath, PID_FILE), String(process.pid));
+        nodeFs.utimesSync(lockPath, atime, mtime);
       } catch (err) {
         await release().catch(() => undefined);
         throw ioError('record the owner pid', err);

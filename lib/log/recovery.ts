@@ -160,8 +160,8 @@ export function recoverLog(fs: Fs, dir: string, logDir: string, durable: boolean
   return report;
 }
 
-/** Why the checkpoint cannot be used with these segments, or undefined when it can. */
-function checkpointMismatch(cp: Checkpoint, segments: SegmentInfo[], fs: Fs, logDir: string): string | undefined {
+/** Why the checkpoint cannot be used with these segments, or undefined when it can. Read-only (verify uses it). */
+export function checkpointMismatch(cp: Checkpoint, segments: SegmentInfo[], fs: Fs, logDir: string): string | undefined {
   const pos = cp.position;
   const listed = new Map(cp.segments.map((s) => [s.segmentId, s.generation]));
   const head = segments.find((s) => s.segmentId === pos.segmentId);

@@ -4,7 +4,8 @@
  * Live and dead are counted two ways. Without a liveness function every record that a reader accepts is live,
  * and dead space is what no reader will use: damaged ranges, torn or bad tails, records fenced off as written by
  * an old owner, and segment headers. With `isLive` (the layer above knows which records still matter) dead also
- * counts the records it rejects: what compaction would give back.
+ * counts the records it rejects: what compaction would give back. Fenced records are counted in `fenced` and their
+ * bytes in dead.bytes, but not in dead.records.
  */
 import * as path from 'node:path';
 import { RecordCodec } from '../codec/record-codec.js';
@@ -81,7 +82,7 @@ export function logStats(
   stats.fenced = summary.fenced;
   for (const s of summary.segments) {
     stats.bytes += s.fileSize;
-    stats.damagedBytes += s.fileSize - s.end;
+    stats.damagedBytes += Math.max(0, s.fileSize - s.end);
   }
   for (const d of summary.damage) stats.damagedBytes += d.end - d.offset;
   // Everything in the files that is not a live record: headers, damage, tails, fenced and rejected records.

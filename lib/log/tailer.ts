@@ -8,16 +8,18 @@
  *   - It moves on to the next segment only once one exists: the writer seals (and fsyncs) a segment before it
  *     creates the next, so from then on the old one can only end. Whatever bad bytes remain there are reported
  *     through onDamage, then skipped.
- *   - A segment deleted by compaction under it is skipped (it held nothing live).
+ *   - A segment deleted by compaction under it is skipped (it held nothing live). One rewritten under it (its
+ *     header names a new generation) is read again from its first record, skipping the seqs already delivered.
  *   - Fencing is the same as for a full scan (log-scan.ts).
  */
 import * as path from 'node:path';
+import { SpoolError } from '../errors.js';
 import type { RecordCodec } from '../codec/record-codec.js';
 import { LOG_DIR } from '../format/names.js';
 import { SEGMENT_HEADER_BYTES } from '../format/segment-header.js';
 import { closeQuietly, nodeFs, openOrThrow, type Fs } from './fs.js';
 import { toEntry, type LogEntry } from './log-scan.js';
-import { listSegmentIds, segmentPath } from './segment-files.js';
+import { listSegmentIds, readSegmentHeader, segmentPath } from './segment-files.js';
 import { scanSegment, type DamagedRange } from './segment-scanner.js';
 
 export interface TailOptions {
@@ -43,6 +45,8 @@ export function tailLog(dir: string, opts: TailOptions): Tailer {
   const fromSeq = opts.fromSeq ?? 1;
   let segmentId: number | undefined;
   let offset = SEGMENT_HEADER_BYTES;
+  /** Generation of `segmentId` when last read; undefined until its header could be read. */
+  let generation: number | undefined;
   let lastSeq = 0;
   let maxEpoch = 0;
   let closed = false;
@@ -56,6 +60,7 @@ export function tailLog(dir: string, opts: TailOptions): Tailer {
         if (next === undefined) return delivered;
         segmentId = next;
         offset = SEGMENT_HEADER_BYTES;
+        generation = undefined;
       }
       const nextId = ids.find((id) => id > segmentId!);
       let fd: number;
@@ -67,12 +72,25 @@ export function tailLog(dir: string, opts: TailOptions): Tailer {
         throw err;
       }
       try {
+        // Compaction may have rewritten this segment since the last poll (same name, next generation): records not
+        // yet delivered may now lie before `offset`. Then read it again from its first record, skipping the seqs
+        // already delivered. A header that cannot be read yet (a segment being created) changes nothing.
+        let rescan = false;
+        try {
+          const gen = readSegmentHeader(fs, fd, segmentId).generation;
+          rescan = generation !== undefined && gen !== generation;
+          generation = gen;
+        } catch (err) {
+          if (!(err instanceof SpoolError) || err.code === 'ERR_IO') throw err;
+        }
+        if (rescan) offset = SEGMENT_HEADER_BYTES;
         const scan = scanSegment(fs, fd, {
           segmentId,
           from: offset,
-          afterSeq: lastSeq,
+          afterSeq: rescan ? segmentId - 1 : lastSeq,
           beforeSeq: nextId,
           onRecord: (r) => {
+            if (r.header.seq <= lastSeq) return;
             lastSeq = r.header.seq;
             if (r.header.epoch < maxEpoch) return;
             maxEpoch = r.header.epoch;
@@ -89,6 +107,7 @@ export function tailLog(dir: string, opts: TailOptions): Tailer {
         }
         segmentId = nextId;
         offset = SEGMENT_HEADER_BYTES;
+        generation = undefined;
       } finally {
         closeQuietly(fs, fd);
       }

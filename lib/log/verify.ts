@@ -16,6 +16,7 @@ import { readCheckpointFile } from './checkpoint-store.js';
 import { closeQuietly, nodeFs, openOrThrow, type Fs } from './fs.js';
 import { scanLog, type SegmentSummary } from './log-scan.js';
 import { checkKeys, readManifest } from './manifest-store.js';
+import { checkpointMismatch } from './recovery.js';
 import { readSegmentHeader, segmentPath } from './segment-files.js';
 import type { DamagedRange } from './segment-scanner.js';
 
@@ -74,20 +75,29 @@ export function verifyLog(
   summary.segments.forEach((s, i) => {
     const seg: VerifySegment = { ...s };
     bytes += s.fileSize;
+    const isLast = i === summary.segments.length - 1;
     let fd: number | undefined;
     try {
       fd = openOrThrow(fs, segmentPath(logDir, s.segmentId), 'r');
       seg.generation = readSegmentHeader(fs, fd, s.segmentId).generation;
     } catch (err) {
+      // Deleted by compaction since the scan: it held nothing live.
+      if ((err as { cause?: NodeJS.ErrnoException }).cause?.code === 'ENOENT') return;
       if (!(err instanceof SpoolError) || err.code === 'ERR_IO') throw err;
       seg.headerError = err.message;
+      if (isLast && s.records === 0) {
+        // A roll caught before its header was whole (a crash, or an owner rolling right now): recovery removes it.
+        tornTail = { segmentId: s.segmentId, offset: 0, bytes: s.fileSize, kind: 'uncommitted segment' };
+        segments.push(seg);
+        return;
+      }
       damage.unshift({ segmentId: s.segmentId, offset: 0, end: 64, reason: err.message });
     } finally {
       if (fd !== undefined) closeQuietly(fs, fd);
     }
     if (s.tail !== 'clean') {
       const tail = { segmentId: s.segmentId, offset: s.end, bytes: s.fileSize - s.end, kind: s.tail };
-      if (i === summary.segments.length - 1) tornTail = tail;
+      if (isLast) tornTail = tail;
       else damage.push({ segmentId: s.segmentId, offset: s.end, end: s.fileSize, reason: `sealed segment ends in ${s.tail} bytes` });
     }
     segments.push(seg);
@@ -100,6 +110,15 @@ export function verifyLog(
   if (cp.checkpoint && cp.checkpoint.position.nextSeq > summary.lastSeq + 1) {
     index.usable = false;
     index.reason = `it covers up to seq ${cp.checkpoint.position.nextSeq - 1}, past the log's end`;
+  }
+  if (cp.checkpoint && index.usable) {
+    // The same test open applies (recovery.ts): a segment rewritten or gone since makes the index unusable.
+    const current = segments.map((s) => ({ segmentId: s.segmentId, generation: s.generation ?? 0 }));
+    const why = checkpointMismatch(cp.checkpoint, current, fs, logDir);
+    if (why) {
+      index.usable = false;
+      index.reason = why;
+    }
   }
   let quarantined: string[] = [];
   const qdir = path.join(dir, QUARANTINE_DIR);

@@ -15,11 +15,13 @@
  *   fsync  after an fdatasync that began after the record's bytes were written: survives power loss.
  *   batch  after the write() into the page cache; an fdatasync follows within batchIntervalMs. Survives a crash
  *          of the process; on power loss the last interval's records may be lost.
- *   none   after the write(); no fsync except at close. Survives a crash of the process, not of the machine.
+ *   none   after the write(); no fsync except at rolls and close. Survives a crash of the process, not of the
+ *          machine.
  *
  * Rolls. A record goes to a new segment when it would push the head past maxSegmentBytes (a record larger than
- * that gets a segment to itself). Before the roll the old head is fsynced (all modes but none) and then closed;
- * the new one is created durably (segment-files.ts). Records never span segments.
+ * that gets a segment to itself). Before the roll the old head is fsynced (in every mode: sync() and close() sync
+ * only the head, so a sealed segment must be durable already; a few fsyncs per maxSegmentBytes cost nothing) and
+ * then closed; the new one is created durably (segment-files.ts). Records never span segments.
  *
  * Errors are sticky: after a failed write or fsync the writer rejects that batch and every later append with
  * the same ERR_IO, and never writes again. What was on disk stays as it was; reopening recovers it (a torn tail
@@ -153,24 +155,25 @@ export class LogWriter {
 
   #encode(type: number, payload: Buffer): RecordPointer {
     const max = this.#codec.maxRecordBytes(payload.length);
-    if (this.#tailSize + max > this.#opts.maxSegmentBytes && this.#tailSize > SEGMENT_HEADER_BYTES) {
-      this.#tailSegmentId = this.#nextSeq;
-      this.#tailSize = SEGMENT_HEADER_BYTES;
-    }
+    // The roll is decided here but committed only once the record is encoded: a payload the codec refuses
+    // (ERR_TOO_LARGE) must leave the position as it was, or a checkpoint would name a segment never created.
+    const roll = this.#tailSize + max > this.#opts.maxSegmentBytes && this.#tailSize > SEGMENT_HEADER_BYTES;
+    const segmentId = roll ? this.#nextSeq : this.#tailSegmentId;
+    const offset = roll ? SEGMENT_HEADER_BYTES : this.#tailSize;
     if (this.#used + max > this.#buf.length) {
       const bigger = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#used + max));
       this.#buf.copy(bigger, 0, 0, this.#used);
       this.#buf = bigger;
     }
     const seq = this.#nextSeq;
-    const segmentId = this.#tailSegmentId;
     const size = this.#codec.encodeFields(this.#buf, this.#used, type, seq, segmentId, this.#epoch, payload);
     const last = this.#runs[this.#runs.length - 1];
     if (last && last.segmentId === segmentId) last.end += size;
     else this.#runs.push({ segmentId, start: this.#used, end: this.#used + size });
-    const ptr = { seq, segmentId, offset: this.#tailSize, size };
+    const ptr = { seq, segmentId, offset, size };
     this.#used += size;
-    this.#tailSize += size;
+    this.#tailSegmentId = segmentId;
+    this.#tailSize = offset + size;
     this.#nextSeq = seq + 1;
     return ptr;
   }
@@ -244,12 +247,12 @@ export class LogWriter {
 
   #roll(segmentId: number): void {
     const old = this.#head;
-    if (this.#opts.durability !== 'none') this.#fs.fsyncSync(old.fd);
+    this.#fs.fsyncSync(old.fd);
     const fd = createSegment(
       this.#fs,
       this.#logDir,
       { segmentId, generation: 0, epoch: this.#opts.epoch, createdAt: Date.now() },
-      this.#opts.durability !== 'none',
+      true,
     );
     closeQuietly(this.#fs, old.fd);
     this.#head = { segmentId, fd, size: SEGMENT_HEADER_BYTES };
@@ -291,9 +294,10 @@ export class LogWriter {
     // Another caller woken by the same idle may have started a sync already (it cleared #unsynced): wait for it.
     if (this.#syncing) return this.sync();
     if (!this.#unsynced) return;
+    // Only this call waits on the sync: #waiters holds appends made since the idle point, not yet written, which
+    // this fdatasync does not cover; they settle when their own batch is written (and synced, in fsync mode).
     await new Promise<void>((resolve, reject) => {
-      this.#waiters.push({ ptr: { seq: -1, segmentId: -1, offset: -1, size: 0 }, resolve: () => resolve(), reject });
-      this.#sync(this.#waiters.splice(0));
+      this.#sync([{ ptr: { seq: -1, segmentId: -1, offset: -1, size: 0 }, resolve: () => resolve(), reject }]);
     });
   }
 
