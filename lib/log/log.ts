@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import { SpoolError, invalidArg, ioError } from '../errors.js';
 import { INDEX_FILE, LOG_DIR } from '../format/names.js';
 import { SEGMENT_HEADER_BYTES } from '../format/segment-header.js';
+import { MAX_PAYLOAD_BYTES, RECORD_HEADER_BYTES } from '../format/record.js';
 import type { LogPosition } from '../format/checkpoint.js';
 import { RecordCodec } from '../codec/record-codec.js';
 import { keySpecs, type EncryptionOptions } from '../codec/keyring.js';
@@ -223,6 +224,7 @@ export class Log extends EventEmitter<LogEvents> {
   /** Reads one record by pointer (ERR_NOT_FOUND when it is not there). */
   read(ptr: RecordPointer): LogEntry {
     this.#assertOpen();
+    if (!isPointer(ptr)) throw invalidArg('ptr must be a record pointer { seq, segmentId, offset, size }');
     return this.#reader.read(ptr);
   }
 
@@ -319,4 +321,13 @@ export class Log extends EventEmitter<LogEvents> {
   #assertOpen(): void {
     if (this.#closed) throw new SpoolError('ERR_CLOSED', 'the log is closed');
   }
+}
+
+/** A pointer whose fields are integers in range: anything else is a caller's mistake, not a missing record. */
+function isPointer(ptr: RecordPointer): boolean {
+  if (ptr === null || typeof ptr !== 'object') return false;
+  const { seq, segmentId, offset, size } = ptr;
+  return Number.isSafeInteger(seq) && seq >= 1 && Number.isSafeInteger(segmentId) && segmentId >= 1 &&
+    Number.isSafeInteger(offset) && offset >= SEGMENT_HEADER_BYTES &&
+    Number.isSafeInteger(size) && size >= RECORD_HEADER_BYTES && size <= RECORD_HEADER_BYTES + MAX_PAYLOAD_BYTES;
 }

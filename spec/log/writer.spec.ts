@@ -1,0 +1,395 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { MAX_PLAIN_BYTES } from '../../lib/codec/record-codec.js';
+import { parseSegmentFileName, segmentFileName } from '../../lib/format/names.js';
+import { SEGMENT_HEADER_BYTES, decodeSegmentHeader } from '../../lib/format/segment-header.js';
+import { Log, type LogOptions } from '../../lib/log/log.js';
+import { nodeFs, type Fs } from '../../lib/log/fs.js';
+import type { RecordPointer } from '../../lib/log/writer.js';
+import { countingFs, gatedSyncFs, logDir, openLog, replayAll } from '../helpers/log-fixtures.js';
+import { payloadFor, segmentFiles } from '../helpers/tmp.js';
+
+const RECORD_BYTES = 36 + 100;
+
+/** Lets pending I/O callbacks and immediates run until `cond` holds (bounded; no fixed sleeps). */
+async function until(cond: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+function tracked<T>(p: Promise<T>): { settled: () => boolean; promise: Promise<T> } {
+  let done = false;
+  const promise = p.finally(() => (done = true));
+  return { settled: () => done, promise };
+}
+
+describe('LogWriter group commit', () => {
+  it('writes appends made in one tick with one write and one fdatasync', async (t) => {
+    const counting = countingFs();
+    const log = await openLog(t, logDir(t), { fs: counting.fs, durability: 'fsync' });
+    counting.reset();
+    const ptrs = await Promise.all(Array.from({ length: 50 }, (_, i) => log.append(1, payloadFor(i))));
+    assert.equal(counting.counts.writeSync, 1);
+    assert.equal(counting.counts.fdatasync, 1);
+    assert.equal(counting.counts.fsyncSync, 0);
+    assert.deepEqual(ptrs.map((p) => p.seq), Array.from({ length: 50 }, (_, i) => i + 1));
+    assert.deepEqual(ptrs.map((p) => p.offset), Array.from({ length: 50 }, (_, i) => SEGMENT_HEADER_BYTES + i * RECORD_BYTES));
+    assert.ok(ptrs.every((p) => p.size === RECORD_BYTES && p.segmentId === 1));
+  });
+
+  it('does not resolve fsync-mode appends before their fdatasync returns', async (t) => {
+    const gate = gatedSyncFs();
+    const log = await openLog(t, logDir(t), { fs: gate.fs, durability: 'fsync' });
+    const batch = tracked(Promise.all([1, 2, 3, 4, 5].map((i) => log.append(1, payloadFor(i)))));
+    await until(() => gate.held() === 1, 'the fdatasync to finish');
+    assert.equal(batch.settled(), false);
+    gate.release();
+    assert.deepEqual((await batch.promise).map((p) => p.seq), [1, 2, 3, 4, 5]);
+  });
+
+  it('resolves a lone fsync-mode append only after a sync that follows its write', async (t) => {
+    const events: string[] = [];
+    const counting = countingFs();
+    const fs: Fs = {
+      ...counting.fs,
+      writeSync: (...args) => (events.push('write'), counting.fs.writeSync(...args)),
+      fsyncSync: (fd) => (counting.fs.fsyncSync(fd), events.push('synced')),
+      fdatasync: (fd, cb) => counting.fs.fdatasync(fd, (err) => (events.push('synced'), cb(err))),
+    };
+    const log = await openLog(t, logDir(t), { fs, durability: 'fsync' });
+    for (let i = 1; i <= 3; i++) {
+      events.length = 0;
+      const p = await log.append(1, payloadFor(i));
+      events.push('resolved');
+      assert.equal(p.seq, i);
+      assert.deepEqual(events, ['write', 'synced', 'resolved']);
+    }
+  });
+
+  it('collects appends made while a sync is in flight into the next batch', async (t) => {
+    const counting = countingFs();
+    const gate = gatedSyncFs(counting.fs);
+    const log = await openLog(t, logDir(t), { fs: gate.fs, durability: 'fsync' });
+    counting.reset();
+    const first = tracked(Promise.all([1, 2, 3, 4, 5].map((i) => log.append(1, payloadFor(i)))));
+    await until(() => gate.held() === 1, 'the first fdatasync');
+    const later: Array<ReturnType<typeof tracked<RecordPointer>>> = [];
+    for (let i = 6; i <= 25; i++) {
+      later.push(tracked(log.append(1, payloadFor(i))));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.equal(counting.counts.writeSync, 1, 'nothing more is written while the sync is in flight');
+    assert.equal(gate.syncs(), 1);
+    assert.equal(first.settled(), false);
+    assert.ok(later.every((p) => !p.settled()));
+    gate.release();
+    assert.deepEqual((await first.promise).map((p) => p.seq), [1, 2, 3, 4, 5]);
+    await until(() => gate.held() === 1, 'the second fdatasync');
+    assert.equal(counting.counts.writeSync, 2);
+    assert.equal(gate.syncs(), 2);
+    assert.ok(later.every((p) => !p.settled()));
+    gate.release();
+    const ptrs = await Promise.all(later.map((p) => p.promise));
+    assert.deepEqual(ptrs.map((p) => p.seq), Array.from({ length: 20 }, (_, i) => i + 6));
+    assert.equal(gate.syncs(), 2);
+    assert.equal(counting.counts.fsyncSync, 0);
+  });
+});
+
+describe('LogWriter durability modes', () => {
+  it('batch: resolves before any fdatasync and syncs once batchIntervalMs has passed', async (t) => {
+    const counting = countingFs();
+    const log = await Log.open(logDir(t), { fs: counting.fs, durability: 'batch', batchIntervalMs: 20, lock: false });
+    try {
+      t.mock.timers.enable({ apis: ['setTimeout'] });
+      counting.reset();
+      const ptrs = await Promise.all(Array.from({ length: 10 }, (_, i) => log.append(1, payloadFor(i))));
+      assert.equal(ptrs.length, 10);
+      assert.equal(counting.counts.writeSync, 1);
+      assert.equal(counting.counts.fdatasync, 0);
+      t.mock.timers.tick(19);
+      assert.equal(counting.counts.fdatasync, 0);
+      t.mock.timers.tick(1);
+      assert.equal(counting.counts.fdatasync, 1);
+      await log.sync();
+      t.mock.timers.tick(1_000);
+      assert.equal(counting.counts.fdatasync, 1, 'no sync without new writes');
+      await log.append(1, payloadFor(11));
+      assert.equal(counting.counts.fdatasync, 1);
+      t.mock.timers.tick(20);
+      assert.equal(counting.counts.fdatasync, 2);
+      await log.sync();
+    } finally {
+      t.mock.timers.reset();
+      await log.close();
+    }
+  });
+
+  it('none: never fdatasyncs while appending, once at close', async (t) => {
+    const counting = countingFs();
+    const dir = logDir(t);
+    const log = await openLog(t, dir, { fs: counting.fs, durability: 'none' });
+    counting.reset();
+    for (let i = 1; i <= 5; i++) await log.append(1, payloadFor(i));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    assert.equal(counting.counts.fdatasync, 0);
+    assert.equal(counting.counts.fsyncSync, 0);
+    assert.equal(counting.counts.writeSync, 5);
+    await log.close();
+    assert.equal(counting.counts.fdatasync, 1);
+  });
+
+  for (const durability of ['none', 'batch', 'fsync'] as const) {
+    it(`close flushes appends that were not awaited (${durability})`, async (t) => {
+      const counting = countingFs();
+      const dir = logDir(t);
+      const log = await openLog(t, dir, { fs: counting.fs, durability, batchIntervalMs: 60_000 });
+      counting.reset();
+      const pending = [1, 2, 3].map((i) => log.append(2, payloadFor(i)));
+      await log.close();
+      assert.deepEqual((await Promise.all(pending)).map((p) => p.seq), [1, 2, 3]);
+      assert.equal(counting.counts.fdatasync, 1);
+      const again = await openLog(t, dir);
+      assert.deepEqual(replayAll(again).entries, [1, 2, 3].map((i) => ({ seq: i, type: 2, payload: payloadFor(i) })));
+    });
+  }
+});
+
+describe('LogWriter.sync', () => {
+  for (const durability of ['batch', 'none'] as const) {
+    it(`does not settle an append made while it runs before that append is written (${durability})`, async (t) => {
+      let failWrites = false;
+      const fs: Fs = {
+        ...countingFs().fs,
+        writeSync: (fd, buf, off, len, pos) => {
+          if (failWrites) throw Object.assign(new Error('injected write failure'), { code: 'EIO' });
+          return nodeFs.writeSync(fd, buf, off, len, pos);
+        },
+      };
+      const log = await Log.open(logDir(t), { fs, durability, batchIntervalMs: 60_000, lock: false });
+      try {
+        await log.append(1, payloadFor(1));
+        const synced = log.sync();
+        const second = assert.rejects(log.append(1, payloadFor(2)), (err: { code?: string; cause?: { code?: string } }) => {
+          assert.equal(err.code, 'ERR_IO');
+          assert.equal(err.cause?.code, 'EIO');
+          return true;
+        });
+        failWrites = true;
+        await synced;
+        await second;
+        await assert.rejects(log.append(1, payloadFor(3)), { code: 'ERR_IO' });
+      } finally {
+        await log.close().catch(() => undefined);
+      }
+    });
+  }
+
+  it('resolves only after everything appended before it is written and synced', async (t) => {
+    const events: string[] = [];
+    const base = countingFs().fs;
+    const fs: Fs = {
+      ...base,
+      writeSync: (...args) => (events.push('write'), base.writeSync(...args)),
+      fdatasync: (fd, cb) => base.fdatasync(fd, (err) => (events.push('synced'), cb(err))),
+      fsyncSync: (fd) => (base.fsyncSync(fd), events.push('synced')),
+    };
+    const log = await openLog(t, logDir(t), { fs, durability: 'none' });
+    events.length = 0;
+    void log.append(1, payloadFor(1));
+    void log.append(1, payloadFor(2));
+    await log.sync();
+    events.push('resolved');
+    assert.deepEqual(events, ['write', 'synced', 'resolved']);
+  });
+});
+
+describe('LogWriter segment rolls', () => {
+  it('rolls at maxSegmentBytes: records never span segments and seqs continue', async (t) => {
+    const dir = logDir(t);
+    const log = await openLog(t, dir, { maxSegmentBytes: 4096 });
+    const ptrs = await Promise.all(Array.from({ length: 100 }, (_, i) => log.append(1, payloadFor(i + 1))));
+    const perSegment = Math.floor((4096 - SEGMENT_HEADER_BYTES) / RECORD_BYTES);
+    assert.equal(perSegment, 29);
+    assert.deepEqual(
+      segmentFiles(dir).map((f) => parseSegmentFileName(path.basename(f))),
+      [1, 30, 59, 88],
+    );
+    ptrs.forEach((p, i) => {
+      assert.equal(p.seq, i + 1);
+      assert.equal(p.segmentId, 1 + Math.floor(i / perSegment) * perSegment, `seq ${p.seq}`);
+      assert.equal(p.offset, SEGMENT_HEADER_BYTES + (i % perSegment) * RECORD_BYTES, `seq ${p.seq}`);
+      assert.ok(p.offset + p.size <= 4096);
+      assert.deepEqual(log.read(p).payload(), payloadFor(i + 1));
+    });
+    for (const file of segmentFiles(dir)) {
+      const bytes = fs.readFileSync(file);
+      const id = parseSegmentFileName(path.basename(file))!;
+      assert.ok(bytes.length <= 4096, `${file} is ${bytes.length} bytes`);
+      assert.equal(decodeSegmentHeader(bytes, file).segmentId, id);
+      const records = ptrs.filter((p) => p.segmentId === id);
+      assert.equal(bytes.length, SEGMENT_HEADER_BYTES + records.length * RECORD_BYTES);
+    }
+  });
+
+  it('puts a record bigger than maxSegmentBytes in a segment of its own', async (t) => {
+    const dir = logDir(t);
+    const log = await openLog(t, dir, { maxSegmentBytes: 4096 });
+    const small = [];
+    for (let i = 1; i <= 3; i++) small.push(await log.append(1, payloadFor(i)));
+    const big = await log.append(1, payloadFor(4, 10_000));
+    const after = await log.append(1, payloadFor(5));
+    assert.deepEqual(small.map((p) => p.segmentId), [1, 1, 1]);
+    assert.deepEqual(big, { seq: 4, segmentId: 4, offset: SEGMENT_HEADER_BYTES, size: 10_036 });
+    assert.deepEqual(after, { seq: 5, segmentId: 5, offset: SEGMENT_HEADER_BYTES, size: RECORD_BYTES });
+    assert.equal(fs.statSync(path.join(dir, 'log', segmentFileName(4))).size, SEGMENT_HEADER_BYTES + 10_036);
+    await log.close();
+    const again = await openLog(t, dir);
+    assert.deepEqual(
+      replayAll(again).entries.map((e) => [e.seq, e.payload.length]),
+      [[1, 100], [2, 100], [3, 100], [4, 10_000], [5, 100]],
+    );
+    assert.deepEqual(again.read(big).payload(), payloadFor(4, 10_000));
+  });
+
+  it('keeps a big first record in the empty head instead of rolling', async (t) => {
+    const log = await openLog(t, logDir(t), { maxSegmentBytes: 4096 });
+    const big = await log.append(1, payloadFor(1, 8_000));
+    const next = await log.append(1, payloadFor(2));
+    assert.deepEqual(big, { seq: 1, segmentId: 1, offset: SEGMENT_HEADER_BYTES, size: 8_036 });
+    assert.equal(next.segmentId, 2);
+  });
+
+  it('starts a fresh head at nextSeq on reopen and continues the seqs', async (t) => {
+    const dir = logDir(t);
+    const log = await openLog(t, dir);
+    await log.append(1, payloadFor(1));
+    await log.append(1, payloadFor(2));
+    await log.close();
+    const again = await openLog(t, dir);
+    assert.equal(again.nextSeq, 3);
+    const p = await again.append(1, payloadFor(3));
+    assert.deepEqual(p, { seq: 3, segmentId: 3, offset: SEGMENT_HEADER_BYTES, size: RECORD_BYTES });
+    assert.deepEqual(segmentFiles(dir).map((f) => path.basename(f)), [segmentFileName(1), segmentFileName(3)]);
+  });
+
+  it('keeps the maxSegmentBytes the log was created with', async (t) => {
+    const dir = logDir(t);
+    await (await Log.open(dir, { maxSegmentBytes: 4096 })).close();
+    const log = await openLog(t, dir);
+    const ptrs = await Promise.all(Array.from({ length: 40 }, (_, i) => log.append(1, payloadFor(i))));
+    assert.equal(ptrs[28]!.segmentId, 1);
+    assert.equal(ptrs[29]!.segmentId, 30);
+  });
+
+  it('does not leave an empty head behind when reopened without appending', async (t) => {
+    const dir = logDir(t);
+    await (await Log.open(dir)).close();
+    await (await Log.open(dir)).close();
+    const log = await openLog(t, dir);
+    assert.deepEqual(segmentFiles(dir).map((f) => path.basename(f)), [segmentFileName(1)]);
+    assert.equal((await log.append(1, payloadFor(1))).seq, 1);
+  });
+});
+
+describe('LogWriter refusals', () => {
+  it('rejects append after close with ERR_CLOSED, and read, checkpoint and compact too', async (t) => {
+    const log = await openLog(t, logDir(t));
+    const ptr = await log.append(1, payloadFor(1));
+    await log.close();
+    await log.close();
+    await assert.rejects(log.append(1, payloadFor(2)), { code: 'ERR_CLOSED' });
+    assert.throws(() => log.read(ptr), { code: 'ERR_CLOSED' });
+    await assert.rejects(log.checkpoint(Buffer.from('x')), { code: 'ERR_CLOSED' });
+    assert.throws(() => log.compact(() => true), { code: 'ERR_CLOSED' });
+    assert.throws(() => log.verify(), { code: 'ERR_CLOSED' });
+  });
+
+  const badAppends: Array<[string, unknown, unknown]> = [
+    ['type 0', 0, Buffer.from('x')],
+    ['type 256', 256, Buffer.from('x')],
+    ['type -1', -1, Buffer.from('x')],
+    ['type 1.5', 1.5, Buffer.from('x')],
+    ['type NaN', NaN, Buffer.from('x')],
+    ['type "1"', '1', Buffer.from('x')],
+    ['a string payload', 1, 'x'],
+    ['a Uint8Array payload', 1, new Uint8Array(3)],
+    ['a null payload', 1, null],
+    ['an undefined payload', 1, undefined],
+  ];
+  for (const [what, type, payload] of badAppends) {
+    it(`rejects ${what} with ERR_INVALID_ARG and uses no seq`, async (t) => {
+      const log = await openLog(t, logDir(t));
+      await assert.rejects(log.append(type as number, payload as Buffer), { code: 'ERR_INVALID_ARG' });
+      assert.equal(log.nextSeq, 1);
+      assert.equal((await log.append(1, payloadFor(1))).seq, 1);
+    });
+  }
+
+  it('rejects a payload over MAX_PLAIN_BYTES with ERR_TOO_LARGE and the log position does not move', async (t) => {
+    const dir = logDir(t);
+    const log = await openLog(t, dir, { maxSegmentBytes: 4096 });
+    const p1 = await log.append(1, payloadFor(1));
+    await assert.rejects(log.append(1, Buffer.alloc(MAX_PLAIN_BYTES + 1)), { code: 'ERR_TOO_LARGE' });
+    assert.equal(log.nextSeq, 2);
+    await log.checkpoint(Buffer.from('after 1'));
+    const p2 = await log.append(1, payloadFor(2));
+    assert.deepEqual(p2, { seq: 2, segmentId: 1, offset: p1.offset + p1.size, size: RECORD_BYTES });
+    await log.close();
+    const again = await openLog(t, dir);
+    assert.equal(again.recovery.checkpointRejected, undefined);
+    const { entries, state } = replayAll(again);
+    assert.deepEqual(state, Buffer.from('after 1'));
+    assert.deepEqual(entries, [{ seq: 2, type: 1, payload: payloadFor(2) }]);
+  });
+
+  const badOptions: Array<[string, unknown]> = [
+    ['null options', null],
+    ['options that are a string', 'fsync'],
+    ['durability "always"', { durability: 'always' }],
+    ['maxSegmentBytes below 4096', { maxSegmentBytes: 4095 }],
+    ['a fractional maxSegmentBytes', { maxSegmentBytes: 8192.5 }],
+    ['a string maxSegmentBytes', { maxSegmentBytes: '8192' }],
+    ['a negative batchIntervalMs', { batchIntervalMs: -1 }],
+    ['a NaN batchIntervalMs', { batchIntervalMs: NaN }],
+    ['a batchIntervalMs over a minute', { batchIntervalMs: 60_001 }],
+    ['compression "yes"', { compression: 'yes' }],
+    ['a negative compression threshold', { compression: { threshold: -1 } }],
+    ['a fractional compression threshold', { compression: { threshold: 0.5 } }],
+    ['encryption null', { encryption: null }],
+    ['encryption with a short key', { encryption: { key: Buffer.alloc(16) } }],
+    ['encryption with key id 0', { encryption: { keys: [{ id: 0, key: Buffer.alloc(32) }] } }],
+    ['encryption with duplicate key ids', { encryption: { keys: [{ id: 1, key: Buffer.alloc(32) }, { id: 1, key: Buffer.alloc(32, 1) }] } }],
+  ];
+  for (const [what, opts] of badOptions) {
+    it(`refuses ${what} with ERR_INVALID_ARG and creates nothing on disk`, async (t) => {
+      const root = logDir(t);
+      const dir = path.join(root, 'q');
+      await assert.rejects(Log.open(dir, opts as LogOptions), { code: 'ERR_INVALID_ARG' });
+      assert.deepEqual(fs.readdirSync(root), []);
+    });
+  }
+
+  it('refuses an empty dir name with ERR_INVALID_ARG', async () => {
+    await assert.rejects(Log.open(''), { code: 'ERR_INVALID_ARG' });
+    await assert.rejects(Log.open(undefined as unknown as string), { code: 'ERR_INVALID_ARG' });
+  });
+
+  it('refuses a second Log.open on a directory that is open with ERR_LOCKED, then allows it after close', async (t) => {
+    const dir = logDir(t);
+    const first = await openLog(t, dir);
+    await first.append(1, payloadFor(1));
+    const before = fs.readdirSync(path.join(dir, 'log'));
+    await assert.rejects(Log.open(dir), { code: 'ERR_LOCKED' });
+    assert.deepEqual(fs.readdirSync(path.join(dir, 'log')), before);
+    assert.equal((await first.append(1, payloadFor(2))).seq, 2);
+    await first.close();
+    const second = await openLog(t, dir);
+    assert.equal(second.nextSeq, 3);
+  });
+});
