@@ -135,32 +135,56 @@ export type RecordCheck =
   | { kind: 'zero' }
   | { kind: 'bad'; reason: string };
 
+/** recordSize results below zero. */
+export const RECORD_INCOMPLETE = -1;
+export const RECORD_ZERO = -2;
+export const RECORD_BAD = -3;
+let lastBadReason = '';
+
 /**
- * Classifies the bytes at buf[off, end). The length field is trusted only after the fixed fields look right and
- * it is within bounds; the record is trusted only when its crc matches.
+ * Classifies the bytes at buf[off, end): the whole record's size when it is valid, else RECORD_INCOMPLETE,
+ * RECORD_ZERO or RECORD_BAD (badReason() then says why). A number rather than an object because scans call this
+ * once per record. The length field is trusted only after the fixed fields look right and it is within bounds;
+ * the record is trusted only when its crc matches.
  */
-export function checkRecord(buf: Buffer, off: number, end: number): RecordCheck {
+export function recordSize(buf: Buffer, off: number, end: number): number {
   const avail = end - off;
-  if (avail < RECORD_HEADER_BYTES) {
-    return isZero(buf, off, end) && avail > 0 ? { kind: 'zero' } : { kind: 'incomplete' };
+  if (avail < RECORD_HEADER_BYTES) return avail > 0 && isZero(buf, off, end) ? RECORD_ZERO : RECORD_INCOMPLETE;
+  if (buf[off + 4] !== (RECORD_MAGIC & 0xff) || buf[off + 5] !== RECORD_MAGIC >>> 8) {
+    return isZero(buf, off, off + RECORD_HEADER_BYTES) ? RECORD_ZERO : bad('bad magic');
   }
-  if (buf.readUInt16LE(off + 4) !== RECORD_MAGIC) {
-    return isZero(buf, off, off + RECORD_HEADER_BYTES) ? { kind: 'zero' } : { kind: 'bad', reason: 'bad magic' };
-  }
-  if (buf[off + 6] !== RECORD_VERSION) return { kind: 'bad', reason: `unknown record version ${buf[off + 6]}` };
-  const type = buf[off + 7]!;
+  if (buf[off + 6] !== RECORD_VERSION) return bad(`unknown record version ${buf[off + 6]}`);
   const flags = buf[off + 8]!;
   const keyId = buf[off + 9]!;
-  if (type === 0) return { kind: 'bad', reason: 'type 0' };
-  if ((flags & ~KNOWN_FLAGS) !== 0) return { kind: 'bad', reason: 'unknown flags' };
-  if ((flags & FLAG_AES) === 0 ? keyId !== 0 : keyId === 0) return { kind: 'bad', reason: 'key id mismatch' };
-  if (buf.readUInt16LE(off + 10) !== 0) return { kind: 'bad', reason: 'reserved bits set' };
+  if (buf[off + 7] === 0) return bad('type 0');
+  if ((flags & ~KNOWN_FLAGS) !== 0) return bad('unknown flags');
+  if ((flags & FLAG_AES) === 0 ? keyId !== 0 : keyId === 0) return bad('key id mismatch');
+  if (buf[off + 10] !== 0 || buf[off + 11] !== 0) return bad('reserved bits set');
   const length = buf.readUInt32LE(off + 12);
-  if (length > MAX_PAYLOAD_BYTES) return { kind: 'bad', reason: `length ${length} over the limit` };
+  if (length > MAX_PAYLOAD_BYTES) return bad(`length ${length} over the limit`);
   const size = RECORD_HEADER_BYTES + length;
-  if (size > avail) return { kind: 'incomplete' };
-  if (crc32(buf, off + 4, off + size) !== buf.readUInt32LE(off)) return { kind: 'bad', reason: 'checksum mismatch' };
-  return { kind: 'ok', size };
+  if (size > avail) return RECORD_INCOMPLETE;
+  if (crc32(buf, off + 4, off + size) !== buf.readUInt32LE(off)) return bad('checksum mismatch');
+  return size;
+}
+
+function bad(reason: string): number {
+  lastBadReason = reason;
+  return RECORD_BAD;
+}
+
+/** Why the last recordSize call returned RECORD_BAD. */
+export function badReason(): string {
+  return lastBadReason;
+}
+
+/** recordSize as an object, for callers off the hot path. */
+export function checkRecord(buf: Buffer, off: number, end: number): RecordCheck {
+  const size = recordSize(buf, off, end);
+  if (size > 0) return { kind: 'ok', size };
+  if (size === RECORD_ZERO) return { kind: 'zero' };
+  if (size === RECORD_INCOMPLETE) return { kind: 'incomplete' };
+  return { kind: 'bad', reason: lastBadReason };
 }
 
 /**

@@ -53,6 +53,8 @@ export interface LogScanSummary {
   damage: DamagedRange[];
   records: number;
   fenced: number;
+  /** Seq of the first entry delivered (not fenced), if any. */
+  firstSeq: number | undefined;
   lastSeq: number;
   maxEpoch: number;
   /** Where the last record ends, or `from` if there were none. */
@@ -60,22 +62,23 @@ export interface LogScanSummary {
   complete: boolean;
 }
 
+/** An entry for the record; copies what it needs, since the scanner reuses `r`. */
 export function toEntry(r: ScannedRecord, codec: RecordCodec | undefined): LogEntry {
-  const { header, buf, at } = r;
+  const { header, buf, at, size } = r;
   return {
     seq: header.seq,
     type: header.type,
     epoch: header.epoch,
     segmentId: header.segmentId,
     offset: r.offset,
-    size: r.size,
+    size,
     flags: header.flags,
     keyId: header.keyId,
     payload: () => {
       if (!codec) throw new TypeError('no codec given to decode payloads');
       return codec.decode(buf, at);
     },
-    raw: () => buf.subarray(at, at + r.size),
+    raw: () => buf.subarray(at, at + size),
   };
 }
 
@@ -85,11 +88,13 @@ export function scanLog(fs: Fs, logDir: string, opts: ScanLogOptions = {}): LogS
     damage: [],
     records: 0,
     fenced: 0,
+    firstSeq: undefined,
     lastSeq: opts.from ? opts.from.nextSeq - 1 : 0,
     maxEpoch: opts.fromEpoch ?? 0,
     position: opts.from,
     complete: true,
   };
+  const { onEntry } = opts;
   const ids = listSegmentIds(fs, logDir);
   let i = opts.from ? ids.indexOf(opts.from.segmentId) : 0;
   if (i < 0) i = ids.findIndex((id) => id > opts.from!.segmentId);
@@ -111,16 +116,17 @@ export function scanLog(fs: Fs, logDir: string, opts: ScanLogOptions = {}): LogS
         afterSeq: summary.lastSeq,
         beforeSeq: ids[i + 1],
         onRecord: (r) => {
-          summary.position = { nextSeq: r.header.seq + 1, segmentId: id, offset: r.offset + r.size };
           if (r.header.epoch < summary.maxEpoch) {
             summary.fenced++;
             return;
           }
           summary.maxEpoch = r.header.epoch;
           summary.records++;
-          if (opts.onEntry?.(toEntry(r, opts.codec)) === false) return false;
+          summary.firstSeq ??= r.header.seq;
+          if (onEntry?.(toEntry(r, opts.codec)) === false) return false;
         },
       });
+      if (scan.records > 0) summary.position = { nextSeq: scan.lastSeq + 1, segmentId: id, offset: scan.end };
       summary.lastSeq = scan.lastSeq;
       summary.damage.push(...scan.damage);
       summary.segments.push({

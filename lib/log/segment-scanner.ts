@@ -15,16 +15,24 @@
  * 'zero' (never-written bytes), 'incomplete' (a record whose length runs past the end of the file) or 'garbage'.
  */
 import {
+  RECORD_BAD,
   RECORD_HEADER_BYTES,
-  checkRecord,
+  RECORD_INCOMPLETE,
+  RECORD_ZERO,
+  badReason,
   findNextRecord,
-  readRecordHeader,
+  readU64,
+  recordSize,
   type RecordHeader,
 } from '../format/record.js';
 import { readFully, type Fs } from './fs.js';
 
 export const SCAN_CHUNK_BYTES = 4 * 1024 * 1024;
 
+/**
+ * One record as the scanner hands it to onRecord. The scanner reuses this object (and its header) for every
+ * record, as scans call onRecord millions of times: copy what you keep.
+ */
 export interface ScannedRecord {
   header: RecordHeader;
   /** Byte offset of the record in the segment file. */
@@ -99,40 +107,62 @@ export function scanSegment(fs: Fs, fd: number, opts: ScanOptions): SegmentScan 
     winEnd = start + readFully(fs, fd, win, 0, len, start);
   };
 
+  // Reused for every record (see ScannedRecord).
+  const header: RecordHeader = { type: 0, flags: 0, keyId: 0, length: 0, seq: 0, segmentId: 0, epoch: 0 };
+  const rec: ScannedRecord = { header, offset: 0, size: 0, buf: win, at: 0 };
+
   let pos = opts.from;
   while (pos < fileSize) {
     if (pos < winStart || winEnd - pos < RECORD_HEADER_BYTES) load(pos, RECORD_HEADER_BYTES);
-    let check = checkRecord(win, pos - winStart, winEnd - winStart);
-    if (check.kind === 'incomplete' && winEnd < fileSize) {
+    let at = pos - winStart;
+    let size = recordSize(win, at, winEnd - winStart);
+    if (size === RECORD_INCOMPLETE && winEnd < fileSize) {
       // The record may just straddle the window: reload from its start with room for its (bounded) length.
-      const at = pos - winStart;
       const need = winEnd - pos >= RECORD_HEADER_BYTES ? RECORD_HEADER_BYTES + win.readUInt32LE(at + 12) : 0;
       load(pos, need);
-      check = checkRecord(win, 0, winEnd - winStart);
+      at = 0;
+      size = recordSize(win, 0, winEnd - winStart);
     }
-    if (check.kind === 'ok') {
-      const header = readRecordHeader(win, pos - winStart);
-      if (belongs(header)) {
-        result.lastSeq = header.seq;
+    let reason = '';
+    if (size > 0) {
+      const seq = readU64(win, at + 16);
+      if (readU64(win, at + 24) === segmentId && seq > result.lastSeq && (beforeSeq === undefined || seq < beforeSeq)) {
+        result.lastSeq = seq;
         result.records++;
-        const size = check.size;
-        if (onRecord?.({ header, offset: pos, size, buf: win, at: pos - winStart }) === false) {
-          result.end = pos + size;
-          result.complete = false;
-          return result;
+        if (onRecord) {
+          header.type = win[at + 7]!;
+          header.flags = win[at + 8]!;
+          header.keyId = win[at + 9]!;
+          header.length = size - RECORD_HEADER_BYTES;
+          header.seq = seq;
+          header.segmentId = segmentId;
+          header.epoch = win.readUInt32LE(at + 32);
+          rec.offset = pos;
+          rec.size = size;
+          rec.buf = win;
+          rec.at = at;
+          if (onRecord(rec) === false) {
+            result.end = pos + size;
+            result.complete = false;
+            return result;
+          }
         }
         pos += size;
         result.end = pos;
         continue;
       }
-      check = { kind: 'bad', reason: `record ${header.seq} does not belong here` };
+      size = RECORD_BAD;
+      reason = `record ${seq} does not belong here`;
+    } else if (size === RECORD_BAD) {
+      reason = badReason();
+    } else {
+      reason = size === RECORD_ZERO ? 'zero' : 'incomplete';
     }
     // Not a record we accept: find the next one that is, reading the rest of the file (segments are bounded).
-    const reason = check.kind === 'bad' ? check.reason : check.kind;
     if (winStart !== pos || winEnd < fileSize) load(pos, fileSize - pos);
     const next = findNextRecord(win, 0, winEnd - winStart, belongs);
     if (next === -1) {
-      result.tail = check.kind === 'zero' ? 'zero' : check.kind === 'incomplete' ? 'incomplete' : 'garbage';
+      result.tail = size === RECORD_ZERO ? 'zero' : size === RECORD_INCOMPLETE ? 'incomplete' : 'garbage';
       result.tailReason = reason;
       return result;
     }

@@ -19,9 +19,9 @@
  *          machine.
  *
  * Rolls. A record goes to a new segment when it would push the head past maxSegmentBytes (a record larger than
- * that gets a segment to itself). Before the roll the old head is fsynced (in every mode: sync() and close() sync
- * only the head, so a sealed segment must be durable already; a few fsyncs per maxSegmentBytes cost nothing) and
- * then closed; the new one is created durably (segment-files.ts). Records never span segments.
+ * that gets a segment to itself). The old head is fsynced in every mode, because sync(), close() and checkpoints
+ * only sync the head: in fsync mode at once, in the others on the thread pool with sync() and close() waiting for
+ * it. The new one is created durably (segment-files.ts). Records never span segments.
  *
  * Errors are sticky: after a failed write or fsync the writer rejects that batch and every later append with
  * the same ERR_IO, and never writes again. What was on disk stays as it was; reopening recovers it (a torn tail
@@ -98,6 +98,9 @@ export class LogWriter {
   #unsynced = false;
   #failed: SpoolError | undefined;
   #closed = false;
+  /** Sealed segments whose background fdatasync has not returned yet. */
+  #sealing = 0;
+  #sealWaiters: Array<() => void> = [];
   #idle: Array<() => void> = [];
   /** Called after each batch is written (not necessarily synced). */
   onWrite: ((nextSeq: number) => void) | undefined;
@@ -247,16 +250,40 @@ export class LogWriter {
 
   #roll(segmentId: number): void {
     const old = this.#head;
-    this.#fs.fsyncSync(old.fd);
+    // fsync mode: records of this very batch may lie in the old segment, and their waiters resolve after the
+    // head's sync, so the old one is synced here. Other modes acknowledge at write(): the sealed segment is synced
+    // on the thread pool (a 64 MiB fsync blocks for a long time) and sync()/close() wait for it.
+    if (this.#opts.durability === 'fsync') this.#fs.fsyncSync(old.fd);
     const fd = createSegment(
       this.#fs,
       this.#logDir,
       { segmentId, generation: 0, epoch: this.#opts.epoch, createdAt: Date.now() },
       true,
     );
-    closeQuietly(this.#fs, old.fd);
+    if (this.#opts.durability === 'fsync') closeQuietly(this.#fs, old.fd);
+    else this.#seal(old.fd);
     this.#head = { segmentId, fd, size: SEGMENT_HEADER_BYTES };
     this.onRoll?.(segmentId);
+  }
+
+  /** Syncs and closes a sealed segment's fd in the background; sync() and close() wait for it. */
+  #seal(fd: number): void {
+    this.#sealing++;
+    this.#fs.fdatasync(fd, (err) => {
+      closeQuietly(this.#fs, fd);
+      this.#sealing--;
+      if (err) this.#fail(ioError('fdatasync a sealed segment', err));
+      if (this.#sealing === 0) {
+        const waiting = this.#sealWaiters;
+        this.#sealWaiters = [];
+        for (const fn of waiting) fn();
+      }
+    });
+  }
+
+  #sealed(): Promise<void> {
+    if (this.#sealing === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#sealWaiters.push(resolve));
   }
 
   /** Makes the writer fail with `err` from now on (the owner lock was lost). */
@@ -290,6 +317,7 @@ export class LogWriter {
   /** Writes and fdatasyncs everything appended so far, whatever the mode. Rejects with the sticky error. */
   async sync(): Promise<void> {
     await this.whenIdle();
+    await this.#sealed();
     if (this.#failed) throw this.#failed;
     // Another caller woken by the same idle may have started a sync already (it cleared #unsynced): wait for it.
     if (this.#syncing) return this.sync();
