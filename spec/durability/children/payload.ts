@@ -19,3 +19,8 @@ export function parsePayload(b: Buffer): { run: number; i: number } | undefined 
   const i = b.readUInt32LE(8);
   return payloadOf(run, i).equals(b) ? { run, i } : undefined;
 }
+
+/** Which records the compaction kill test keeps: a pattern that leaves some segments dead and some sparse. */
+export function isLiveSeq(seq: number): boolean {
+  return seq % 100 < 20 && seq % 3 === 0;
+}
