@@ -30,6 +30,16 @@ export const ERROR_CODES = {
   /** A record was asked for at a position that holds no such record: past the end, another seq, or a segment that
    *  no longer exists. (Bytes there that fail their checksum are ERR_CORRUPT_RECORD instead.) */
   ERR_NOT_FOUND: 'ERR_NOT_FOUND',
+  /** The job is being processed: it cannot be removed (or obliterated without force) now. */
+  ERR_JOB_ACTIVE: 'ERR_JOB_ACTIVE',
+  /** A job ran past its `timeout`; its signal was aborted. */
+  ERR_JOB_TIMEOUT: 'ERR_JOB_TIMEOUT',
+  /** The worker's claim on the job was taken back (its lease expired) or the worker is closing. */
+  ERR_LEASE_LOST: 'ERR_LEASE_LOST',
+  /** A processor module could not be loaded in a worker thread. */
+  ERR_PROCESSOR_LOAD: 'ERR_PROCESSOR_LOAD',
+  /** No processor handles a job of this name (a map of handlers without one for it). */
+  ERR_NO_HANDLER: 'ERR_NO_HANDLER',
 } as const;
 
 export type SpoolErrorCode = keyof typeof ERROR_CODES;

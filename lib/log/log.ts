@@ -207,6 +207,11 @@ export class Log extends EventEmitter<LogEvents> {
     return this.#opts.durability;
   }
 
+  /** The writer's sticky error, if it has failed. */
+  get failure(): SpoolError | undefined {
+    return this.#writer.failure;
+  }
+
   get codec(): RecordCodec {
     return this.#codec;
   }
@@ -219,6 +224,20 @@ export class Log extends EventEmitter<LogEvents> {
   /** Appends one record; resolves with its pointer once it is as durable as the mode promises. */
   append(type: number, payload: Buffer): Promise<RecordPointer> {
     return this.#writer.append(type, payload);
+  }
+
+  /** append() with the pointer known at once; throws when the record is refused (see writer.ts). */
+  appendTracked(type: number, payload: Buffer): { ptr: RecordPointer; done: Promise<RecordPointer> } {
+    return this.#writer.appendTracked(type, payload);
+  }
+
+  /**
+   * Reads one record by pointer, waiting first if it was appended but not yet written (its bytes are still in
+   * the writer's batch).
+   */
+  async readWhenWritten(ptr: RecordPointer): Promise<LogEntry> {
+    if (ptr.seq >= this.#writer.writtenSeq) await this.#writer.whenIdle();
+    return this.read(ptr);
   }
 
   /** Reads one record by pointer (ERR_NOT_FOUND when it is not there). */

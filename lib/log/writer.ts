@@ -139,21 +139,35 @@ export class LogWriter {
   }
 
   append(type: number, payload: Buffer): Promise<RecordPointer> {
-    if (this.#closed) return Promise.reject(new SpoolError('ERR_CLOSED', 'the log is closed'));
-    if (this.#failed) return Promise.reject(this.#failed);
-    if (!Number.isInteger(type) || type < 1 || type > 255) return Promise.reject(invalidArg(`record type must be 1..255`));
-    if (!Buffer.isBuffer(payload)) return Promise.reject(invalidArg('payload must be a Buffer'));
-    let ptr: RecordPointer;
     try {
-      ptr = this.#encode(type, payload);
+      return this.appendTracked(type, payload).done;
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * append(), but the record's pointer is returned at once (seq and place are fixed when the record is encoded)
+   * beside the promise of its durability. Throws, rather than rejects, when the record is refused: the layer above
+   * folds the record into its state right away, in log order, and must know at once whether it exists.
+   */
+  appendTracked(type: number, payload: Buffer): { ptr: RecordPointer; done: Promise<RecordPointer> } {
+    if (this.#closed) throw new SpoolError('ERR_CLOSED', 'the log is closed');
+    if (this.#failed) throw this.#failed;
+    if (!Number.isInteger(type) || type < 1 || type > 255) throw invalidArg(`record type must be 1..255`);
+    if (!Buffer.isBuffer(payload)) throw invalidArg('payload must be a Buffer');
+    const ptr = this.#encode(type, payload);
     if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(this.#flush);
     }
-    return new Promise((resolve, reject) => this.#waiters.push({ ptr, resolve, reject }));
+    const done = new Promise<RecordPointer>((resolve, reject) => this.#waiters.push({ ptr, resolve, reject }));
+    return { ptr, done };
+  }
+
+  /** The seq of the first record not yet handed to write() (records before it can be read back). */
+  get writtenSeq(): number {
+    return this.#nextSeq - this.#waiters.length;
   }
 
   #encode(type: number, payload: Buffer): RecordPointer {

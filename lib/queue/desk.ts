@@ -1,0 +1,168 @@
+/**
+ * TicketDesk: the owner's side of claiming (protocol in tickets.ts). Cuts tickets for workers that want work,
+ * tracks every live ticket until all its jobs are settled, and takes back leases that expire.
+ *
+ * Batch size adapts to demand: a worker says how many jobs it could start now (its free slots) and gets at most
+ * that many, in priority order, in one ticket (capped at MAX_TICKET_JOBS). A quiet queue or a worker with one
+ * free slot gets one job per ticket; a busy one with fifty gets up to fifty, and no job is held by a worker that
+ * could not start it, so priority and fairness between workers hold.
+ */
+import type { JobMeta } from '../store/job-table.js';
+import { REC } from '../store/events.js';
+import { TicketFiles, encodeTicket, ticketFileName, type TicketContent } from './tickets.js';
+import type { Owner } from './owner.js';
+
+const MAX_TICKET_JOBS = 256;
+
+/** A worker as the desk sees it. Lives in the owner's process (workers in other processes come later). */
+export interface WorkerPort {
+  readonly id: string;
+  /** How many more jobs it could start now. The desk lowers it as it cuts tickets for it. */
+  want: number;
+  /** A ticket cut for this worker, already in tickets/ready: claim it by rename (tickets.ts). */
+  offer(name: string, content: TicketContent): void;
+}
+
+interface LiveTicket {
+  name: string;
+  state: 'cutting' | 'ready' | 'taken';
+  takenName: string | undefined;
+  /** Unsettled jobs: id → attempt. */
+  jobs: Map<string, number>;
+  since: number;
+}
+
+export class TicketDesk {
+  readonly files: TicketFiles;
+  readonly #owner: Owner;
+  readonly #epoch: number;
+  #ports: WorkerPort[] = [];
+  #next = 0;
+  #counter = 0;
+  readonly #live = new Map<string, LiveTicket>();
+  #idle = true;
+  #closed = false;
+
+  constructor(owner: Owner, dir: string, epoch: number) {
+    this.#owner = owner;
+    this.#epoch = epoch;
+    this.files = new TicketFiles(dir);
+  }
+
+  reset(): void {
+    this.files.reset();
+  }
+
+  attach(port: WorkerPort): void {
+    this.#ports.push(port);
+  }
+
+  detach(port: WorkerPort): void {
+    this.#ports = this.#ports.filter((p) => p !== port);
+  }
+
+  /** Tickets whose jobs are not all settled. */
+  get liveTickets(): number {
+    return this.#live.size;
+  }
+
+  /** Cuts tickets for every worker that wants work, round robin, while jobs are ready. */
+  dispatch(): void {
+    const table = this.#owner.table;
+    if (this.#closed || this.#owner.closed || table.paused) return;
+    for (let served = 0; served < this.#ports.length; served++) {
+      const port = this.#ports[this.#next++ % this.#ports.length]!;
+      if (port.want <= 0) continue;
+      const jobs: JobMeta[] = [];
+      const n = Math.min(port.want, MAX_TICKET_JOBS);
+      for (let job = table.ready.pop(); job; job = jobs.length < n ? table.ready.pop() : undefined) jobs.push(job);
+      if (jobs.length === 0) break;
+      this.#cut(port, jobs);
+    }
+    const empty = table.count('waiting') === 0 && table.count('active') === 0;
+    if (empty && !this.#idle) this.#owner.emit('drained');
+    this.#idle = empty;
+  }
+
+  #cut(port: WorkerPort, jobs: JobMeta[]): void {
+    const ticket = `${this.#epoch}x${(this.#counter++).toString(36)}`;
+    const first = jobs[0]!;
+    const name = ticketFileName(first.priority, first.order, ticket);
+    const content: TicketContent = {
+      ticket,
+      epoch: this.#epoch,
+      jobs: jobs.map((j) => ({ id: j.id, attempt: j.attemptsMade + 1, ptr: j.ptr })),
+    };
+    const { done } = this.#owner.record(REC.ACTIVE, {
+      t: ticket,
+      j: content.jobs.map((j) => [j.id, j.attempt]),
+      ts: Date.now(),
+    });
+    const live: LiveTicket = {
+      name,
+      state: 'cutting',
+      takenName: undefined,
+      jobs: new Map(content.jobs.map((j) => [j.id, j.attempt])),
+      since: Date.now(),
+    };
+    this.#live.set(ticket, live);
+    port.want -= jobs.length;
+    for (const j of jobs) this.#owner.emit('active', { jobId: j.id });
+    done.then(
+      () => {
+        if (this.#closed || live.jobs.size === 0) return;
+        this.files.publish(name, encodeTicket(content));
+        live.state = 'ready';
+        live.since = Date.now();
+        port.offer(name, content);
+      },
+      (err: Error) => this.#owner.emit('error', err),
+    );
+  }
+
+  /** The worker has claimed the ticket: taken/<takenName> is its lease from now on. */
+  claimed(ticket: string, takenName: string): void {
+    const live = this.#live.get(ticket);
+    if (!live) return;
+    live.state = 'taken';
+    live.takenName = takenName;
+  }
+
+  /** A job of the ticket reached an outcome; the ticket file is recycled when none is left. */
+  settled(ticket: string, id: string): void {
+    const live = this.#live.get(ticket);
+    if (!live) return;
+    live.jobs.delete(id);
+    if (live.jobs.size > 0) return;
+    this.#live.delete(ticket);
+    if (live.state === 'ready') this.files.recycle(this.files.readyPath(live.name));
+    else if (live.state === 'taken') this.files.recycle(this.files.takenPath(live.takenName!));
+  }
+
+  /** Takes back expired leases (stalls their jobs) and unclaimed tickets (releases theirs). */
+  checkLeases(now: number): void {
+    const leaseMs = this.#owner.opts.leaseMs;
+    for (const [ticket, live] of [...this.#live]) {
+      if (live.state === 'ready' && now - live.since > leaseMs) {
+        if (!this.files.recycle(this.files.readyPath(live.name))) continue; // claimed just now
+        live.state = 'cutting'; // no file any more
+        for (const [id, attempt] of [...live.jobs]) void this.#owner.release(ticket, id, attempt);
+      } else if (live.state === 'taken') {
+        const age = this.files.leaseAge(live.takenName!, now);
+        if (age !== undefined && age <= leaseMs) continue;
+        this.files.recycle(this.files.takenPath(live.takenName!));
+        this.#live.delete(ticket);
+        for (const id of live.jobs.keys()) {
+          const job = this.#owner.table.jobs.get(id);
+          if (job && job.state === 'active' && job.ticket === ticket) {
+            void this.#owner.stall(job).catch((err: Error) => this.#owner.emit('error', err));
+          }
+        }
+      }
+    }
+  }
+
+  close(): void {
+    this.#closed = true;
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * Job: a job as users see it, BullMQ-shaped. A snapshot of the job's fields when it was read, plus methods that
+ * act through the owner (progress, log lines, removal, retry). Data, results and stack traces live in the log
+ * and are read when the Job is built.
+ */
+import { SpoolError } from '../errors.js';
+import { REC, type CompleteEvent, type FailEvent, type StoredJobOpts } from '../store/events.js';
+import type { JobMeta, JobState } from '../store/job-table.js';
+import type { JobsOptions } from './options.js';
+import type { Owner } from './owner.js';
+
+export type PublicJobState = JobState | 'paused' | 'unknown';
+
+export class Job<DataType = unknown, ReturnType = unknown> {
+  readonly id: string;
+  readonly name: string;
+  readonly data: DataType;
+  readonly opts: JobsOptions;
+  readonly queueName: string;
+  readonly timestamp: number;
+  attemptsMade: number;
+  progress: unknown;
+  returnvalue: ReturnType | undefined;
+  failedReason: string | undefined;
+  stacktrace: string[];
+  processedOn: number | undefined;
+  finishedOn: number | undefined;
+  readonly #owner: Owner;
+
+  private constructor(owner: Owner, meta: JobMeta, data: DataType) {
+    this.#owner = owner;
+    this.id = meta.id;
+    this.name = meta.name;
+    this.data = data;
+    this.opts = publicOpts(meta.opts, meta.id);
+    this.queueName = owner.name;
+    this.timestamp = meta.timestamp;
+    this.attemptsMade = meta.attemptsMade;
+    this.progress = meta.progress;
+    this.returnvalue = undefined;
+    this.failedReason = meta.failedReason;
+    this.stacktrace = [];
+    this.processedOn = meta.processedOn || undefined;
+    this.finishedOn = meta.finishedOn || undefined;
+  }
+
+  /** Builds a Job from the table entry, reading its data (and result or failure) from the log. */
+  static async load<D, R>(owner: Owner, meta: JobMeta): Promise<Job<D, R>> {
+    const add = await owner.readAdd(meta);
+    const job = new Job<D, R>(owner, meta, add.d as D);
+    if (meta.resultPtr) job.returnvalue = (await owner.readEvent<CompleteEvent>(meta.resultPtr)).rv as R;
+    if (meta.failPtr && meta.failPtr.seq) {
+      const fail = await owner.readEvent<FailEvent>(meta.failPtr);
+      if (fail.e?.stack) job.stacktrace = [fail.e.stack];
+    }
+    return job;
+  }
+
+  /** For a job handed to a processor: built from what the worker already read. */
+  static forRun<D>(owner: Owner, meta: JobMeta, data: D): Job<D> {
+    return new Job<D>(owner, meta, data);
+  }
+
+  async getState(): Promise<PublicJobState> {
+    const meta = this.#owner.table.jobs.get(this.id);
+    if (!meta) return 'unknown';
+    if (meta.state === 'waiting' && this.#owner.table.paused) return 'paused';
+    return meta.state;
+  }
+
+  /** Records progress (a number or an object) and emits 'progress'. */
+  async updateProgress(progress: number | object): Promise<void> {
+    if (typeof progress !== 'number' && (typeof progress !== 'object' || progress === null)) {
+      throw new SpoolError('ERR_INVALID_ARG', 'progress must be a number or an object');
+    }
+    this.progress = progress;
+    await this.#owner.progress(this.id, progress);
+  }
+
+  /** Adds a line to the job's log; resolves with the number of lines. */
+  async log(line: string): Promise<number> {
+    if (typeof line !== 'string') throw new SpoolError('ERR_INVALID_ARG', 'a log line must be a string');
+    await this.#owner.log(this.id, line);
+    return this.#owner.table.jobs.get(this.id)?.logPtrs?.length ?? 0;
+  }
+
+  /** The job's log lines, oldest first. */
+  async getLogs(): Promise<string[]> {
+    const ptrs = this.#owner.table.jobs.get(this.id)?.logPtrs ?? [];
+    const lines: string[] = [];
+    for (const p of ptrs) lines.push((await this.#owner.readEvent<{ l: string }>(p)).l);
+    return lines;
+  }
+
+  /** Removes the job. ERR_JOB_ACTIVE while it is being processed. */
+  async remove(): Promise<void> {
+    const meta = this.#owner.table.jobs.get(this.id);
+    if (!meta) return;
+    if (meta.state === 'active') throw new SpoolError('ERR_JOB_ACTIVE', `job ${this.id} is being processed`);
+    await this.#owner.removeJobs([this.id]).done;
+  }
+
+  /** Sends a failed (or completed) job back to waiting with its attempts reset. */
+  async retry(): Promise<void> {
+    const meta = this.#owner.table.jobs.get(this.id);
+    if (!meta || (meta.state !== 'failed' && meta.state !== 'completed')) {
+      throw new SpoolError('ERR_INVALID_ARG', `job ${this.id} is not failed or completed`);
+    }
+    const { job, done } = this.#owner.record(REC.RETRY, { id: this.id, ts: Date.now() });
+    if (job) this.#owner.jobAdded(job);
+    await done;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      id: this.id, name: this.name, data: this.data, opts: this.opts, progress: this.progress,
+      attemptsMade: this.attemptsMade, returnvalue: this.returnvalue, failedReason: this.failedReason,
+      stacktrace: this.stacktrace, timestamp: this.timestamp, processedOn: this.processedOn, finishedOn: this.finishedOn,
+    };
+  }
+}
+
+function publicOpts(o: StoredJobOpts, id: string): JobsOptions {
+  const out: JobsOptions = { ...(o as JobsOptions), attempts: o.attempts ?? 1, priority: o.priority ?? 0, delay: o.delay ?? 0 };
+  if (o.jobId === undefined && !/^\d+$/.test(id)) out.jobId = id;
+  return out;
+}

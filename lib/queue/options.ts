@@ -1,0 +1,173 @@
+/**
+ * Validation and defaults for Queue, Worker and job options: everything the public boundary accepts is checked
+ * here, once, and turned into resolved values the internals trust. Bad input is ERR_INVALID_ARG and nothing is
+ * written.
+ *
+ * Choices where BullMQ leaves room (the README lists them):
+ *   - unknown option keys are refused (a typo like `attempt: 3` would otherwise silently do nothing);
+ *   - custom job ids may not be integers (generated ids are integers), as in BullMQ;
+ *   - removeOnComplete/removeOnFail ages are in seconds, as in BullMQ;
+ *   - priority 0 (the default) runs before 1, which runs before 2 …; equal priorities run in the order added.
+ */
+import { invalidArg } from '../errors.js';
+import type { EncryptionOptions } from '../codec/keyring.js';
+import type { Durability } from '../log/writer.js';
+import type { StoredJobOpts } from '../store/events.js';
+
+export const MAX_PRIORITY = 2_097_152;
+const QUEUE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export interface QueueOptions {
+  /** The root directory; the queue lives in <dir>/<name>. */
+  dir: string;
+  durability?: Durability;
+  encryption?: EncryptionOptions;
+  compression?: boolean | { threshold: number };
+  maxSegmentBytes?: number;
+  batchIntervalMs?: number;
+  /** Largest job data (and result) as JSON, in bytes. Default 4 MiB. */
+  maxDataBytes?: number;
+  /** How long a worker's claim stays valid without renewal. Default 30 s. */
+  leaseMs?: number;
+  /** Stalls allowed before a job fails for stalling. Default 1. */
+  maxStalledCount?: number;
+  /** Write a checkpoint after this many records. Default 100,000. */
+  checkpointEvery?: number;
+}
+
+export interface ResolvedQueueOptions {
+  dir: string;
+  durability: Durability;
+  encryption: EncryptionOptions | undefined;
+  compression: boolean | { threshold: number } | undefined;
+  maxSegmentBytes: number | undefined;
+  batchIntervalMs: number | undefined;
+  maxDataBytes: number;
+  leaseMs: number;
+  maxStalledCount: number;
+  checkpointEvery: number;
+}
+
+const QUEUE_KEYS = new Set([
+  'dir', 'durability', 'encryption', 'compression', 'maxSegmentBytes', 'batchIntervalMs', 'maxDataBytes',
+  'leaseMs', 'maxStalledCount', 'checkpointEvery', 'connection', 'prefix', 'defaultJobOptions',
+]);
+
+export function validateQueueName(name: unknown, what = 'queue name'): string {
+  if (typeof name !== 'string' || !QUEUE_NAME.test(name) || name === '.' || name === '..') {
+    throw invalidArg(`${what} must be 1-128 characters of letters, digits, '.', '_' or '-', starting with a letter or digit; got ${JSON.stringify(name)}`);
+  }
+  return name;
+}
+
+export function resolveQueueOptions(opts: unknown): ResolvedQueueOptions {
+  if (!opts || typeof opts !== 'object') throw invalidArg('options with a `dir` are required');
+  const o = opts as QueueOptions;
+  for (const k of Object.keys(o)) if (!QUEUE_KEYS.has(k)) throw invalidArg(`unknown queue option '${k}'`);
+  if (typeof o.dir !== 'string' || o.dir.length === 0) throw invalidArg('options.dir must be a non-empty string');
+  return {
+    dir: o.dir,
+    durability: o.durability ?? 'fsync',
+    encryption: o.encryption,
+    compression: o.compression,
+    maxSegmentBytes: o.maxSegmentBytes,
+    batchIntervalMs: o.batchIntervalMs,
+    maxDataBytes: intIn(o.maxDataBytes, 'maxDataBytes', 1, 60 * 1024 * 1024, 4 * 1024 * 1024),
+    leaseMs: intIn(o.leaseMs, 'leaseMs', 50, 24 * 3600_000, 30_000),
+    maxStalledCount: intIn(o.maxStalledCount, 'maxStalledCount', 0, 1_000_000, 1),
+    checkpointEvery: intIn(o.checkpointEvery, 'checkpointEvery', 1, Number.MAX_SAFE_INTEGER, 100_000),
+  };
+}
+
+export interface BackoffOptions {
+  type: 'fixed' | 'exponential' | string;
+  delay?: number;
+  /** 0..1: the share of the delay that is randomized (0.5: delay × [0.5, 1]). */
+  jitter?: number;
+}
+
+type RemoveRule = boolean | number | { age?: number; count?: number };
+
+export interface JobsOptions {
+  jobId?: string;
+  priority?: number;
+  delay?: number;
+  attempts?: number;
+  backoff?: number | BackoffOptions;
+  timeout?: number;
+  removeOnComplete?: RemoveRule;
+  removeOnFail?: RemoveRule;
+  deadLetter?: string;
+}
+
+const JOB_KEYS = new Set([
+  'jobId', 'priority', 'delay', 'attempts', 'backoff', 'timeout', 'removeOnComplete', 'removeOnFail', 'deadLetter',
+]);
+
+/** Validates job options and returns them as stored: defaults left out. */
+export function resolveJobOptions(opts: unknown): StoredJobOpts {
+  if (opts === undefined) return {};
+  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) throw invalidArg('job options must be an object');
+  const o = opts as JobsOptions;
+  const out: StoredJobOpts = {};
+  for (const k of Object.keys(o)) {
+    if (!JOB_KEYS.has(k)) throw invalidArg(`unknown job option '${k}'`);
+  }
+  if (o.jobId !== undefined) out.jobId = validateJobId(o.jobId);
+  if (o.priority !== undefined && o.priority !== 0) out.priority = intIn(o.priority, 'priority', 0, MAX_PRIORITY, 0);
+  if (o.delay !== undefined && o.delay !== 0) out.delay = intIn(o.delay, 'delay', 0, 10 * 365 * 86_400_000, 0);
+  if (o.attempts !== undefined && o.attempts !== 1) out.attempts = intIn(o.attempts, 'attempts', 1, 1_000_000, 1);
+  if (o.backoff !== undefined) out.backoff = resolveBackoff(o.backoff);
+  if (o.timeout !== undefined) out.timeout = intIn(o.timeout, 'timeout', 1, 24 * 3600_000, 0);
+  if (o.removeOnComplete !== undefined && o.removeOnComplete !== false) out.removeOnComplete = removeRule(o.removeOnComplete, 'removeOnComplete');
+  if (o.removeOnFail !== undefined && o.removeOnFail !== false) out.removeOnFail = removeRule(o.removeOnFail, 'removeOnFail');
+  if (o.deadLetter !== undefined) out.deadLetter = validateQueueName(o.deadLetter, 'deadLetter');
+  return out;
+}
+
+export function validateJobId(id: unknown): string {
+  if (typeof id !== 'string' || id.length === 0 || id.length > 256) {
+    throw invalidArg('jobId must be a string of 1 to 256 characters');
+  }
+  if (/^\d+$/.test(id)) throw invalidArg(`jobId ${JSON.stringify(id)} is an integer; custom ids may not be (generated ids are)`);
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(id)) throw invalidArg('jobId may not contain control characters');
+  return id;
+}
+
+function resolveBackoff(b: unknown): BackoffOptions {
+  if (typeof b === 'number') return { type: 'fixed', delay: intIn(b, 'backoff', 0, 10 * 365 * 86_400_000, 0) };
+  if (!b || typeof b !== 'object') throw invalidArg('backoff must be a number of ms or { type, delay, jitter }');
+  const o = b as BackoffOptions;
+  if (typeof o.type !== 'string' || o.type.length === 0) throw invalidArg('backoff.type must be a non-empty string');
+  const out: BackoffOptions = { type: o.type };
+  if (o.delay !== undefined) out.delay = intIn(o.delay, 'backoff.delay', 0, 10 * 365 * 86_400_000, 0);
+  if (o.jitter !== undefined) {
+    if (typeof o.jitter !== 'number' || !(o.jitter >= 0 && o.jitter <= 1)) throw invalidArg('backoff.jitter must be from 0 to 1');
+    out.jitter = o.jitter;
+  }
+  for (const k of Object.keys(o)) if (k !== 'type' && k !== 'delay' && k !== 'jitter') throw invalidArg(`unknown backoff option '${k}'`);
+  return out;
+}
+
+function removeRule(r: unknown, what: string): RemoveRule {
+  if (r === true) return true;
+  if (typeof r === 'number') return intIn(r, what, 0, Number.MAX_SAFE_INTEGER, 0);
+  if (r && typeof r === 'object') {
+    const o = r as { age?: number; count?: number };
+    for (const k of Object.keys(o)) if (k !== 'age' && k !== 'count') throw invalidArg(`unknown ${what} option '${k}'`);
+    const out: { age?: number; count?: number } = {};
+    if (o.age !== undefined) out.age = intIn(o.age, `${what}.age`, 0, Number.MAX_SAFE_INTEGER, 0);
+    if (o.count !== undefined) out.count = intIn(o.count, `${what}.count`, 0, Number.MAX_SAFE_INTEGER, 0);
+    return out;
+  }
+  throw invalidArg(`${what} must be true, false, a count, or { age, count }`);
+}
+
+export function intIn(v: unknown, what: string, min: number, max: number, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw invalidArg(`${what} must be an integer from ${min} to ${max}, got ${String(v)}`);
+  }
+  return v;
+}

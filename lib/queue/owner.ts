@@ -1,0 +1,328 @@
+/**
+ * Owner: the one process-wide authority over a queue directory (DESIGN §2). Every Queue and Worker on the same
+ * directory in this process shares it (ownerRegistry below): one log writer, one fold, one scheduler.
+ *
+ * Owns: opening (log, replay into the job table, stalling what the previous owner left active), every append
+ * (each record is folded into the table at the moment it is appended, so the table is always the fold of the
+ * log in log order), the scheduler (delays, retries, retention by age), ticket cutting and lease checks
+ * (desk.ts), checkpoints, and the queue-level events. Does not own: validation of public input (queue.ts and
+ * options.ts do it before calling in), running jobs (worker/), or file formats (log/, store/).
+ *
+ * Durability: an operation resolves when its record is as durable as the queue's mode promises. State changes
+ * are visible in memory at once (a later operation sees them), which is safe because nothing leaves the owner
+ * before it is durable: a job is handed to a worker only after the ACTIVE record that covers it (and so the ADD
+ * before it) is durable.
+ */
+import { EventEmitter } from 'node:events';
+import * as path from 'node:path';
+import { SpoolError } from '../errors.js';
+import { Log } from '../log/log.js';
+import type { LogEntry } from '../log/log-scan.js';
+import type { RecordPointer } from '../log/writer.js';
+import { REC, decodeEvent, encodeEvent, type AddEvent, type StoredJobOpts, type WireError } from '../store/events.js';
+import { JobTable, type JobMeta } from '../store/job-table.js';
+import { decodeSnapshot, encodeSnapshot } from '../store/snapshot.js';
+import { TicketDesk, type WorkerPort } from './desk.js';
+import type { ResolvedQueueOptions } from './options.js';
+
+export interface OwnerEvents {
+  waiting: [{ jobId: string }];
+  delayed: [{ jobId: string; delay: number }];
+  active: [{ jobId: string }];
+  progress: [{ jobId: string; data: unknown }];
+  completed: [{ jobId: string; returnvalue: unknown }];
+  failed: [{ jobId: string; failedReason: string; final: boolean }];
+  stalled: [{ jobId: string }];
+  removed: [{ jobId: string }];
+  paused: [];
+  resumed: [];
+  drained: [];
+  error: [Error];
+}
+
+export type Outcome =
+  | { kind: 'completed'; result: unknown }
+  | { kind: 'failed'; error: WireError; retryDelay: number | undefined };
+
+export class Owner extends EventEmitter<OwnerEvents> {
+  readonly name: string;
+  readonly dir: string;
+  readonly opts: ResolvedQueueOptions;
+  readonly table: JobTable;
+  readonly desk: TicketDesk;
+  readonly #log: Log;
+  #lastPtr: RecordPointer | undefined;
+  #sinceCheckpoint = 0;
+  #checkpointing: Promise<void> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  private constructor(name: string, dir: string, opts: ResolvedQueueOptions, log: Log, table: JobTable) {
+    super();
+    this.name = name;
+    this.dir = dir;
+    this.opts = opts;
+    this.#log = log;
+    this.table = table;
+    this.desk = new TicketDesk(this, dir, log.epoch);
+    log.on('damage', (d) => this.emit('error', new SpoolError('ERR_CORRUPT_RECORD', `damaged log range quarantined: segment ${d.segmentId} [${d.offset}, ${d.end}) ${d.reason}`)));
+  }
+
+  static async open(name: string, opts: ResolvedQueueOptions): Promise<Owner> {
+    const dir = path.resolve(opts.dir, name);
+    const log = await Log.open(dir, {
+      durability: opts.durability,
+      encryption: opts.encryption,
+      compression: opts.compression,
+      maxSegmentBytes: opts.maxSegmentBytes,
+      batchIntervalMs: opts.batchIntervalMs,
+    });
+    try {
+      const cp = log.recovery.checkpoint?.state;
+      const table = cp && cp.length > 0 ? decodeSnapshot(cp) : new JobTable();
+      let replayed = 0;
+      let last: RecordPointer | undefined;
+      log.replay((e: LogEntry) => {
+        const ptr = { seq: e.seq, segmentId: e.segmentId, offset: e.offset, size: e.size };
+        table.apply(e.type, decodeEvent(e.payload(), e.seq), ptr);
+        last = ptr;
+        replayed++;
+      });
+      const owner = new Owner(name, dir, opts, log, table);
+      owner.#lastPtr = last;
+      owner.#sinceCheckpoint = replayed;
+      owner.desk.reset();
+      owner.#stallOrphans();
+      owner.#tick();
+      return owner;
+    } catch (err) {
+      await log.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get epoch(): number {
+    return this.#log.epoch;
+  }
+
+  /**
+   * Appends a record and folds it. Throws (not rejects) when the log refuses it; the fold has then not happened.
+   * The promise says when the record is durable.
+   */
+  record(type: number, event: object, payload?: Buffer): { job: JobMeta | undefined; done: Promise<RecordPointer> } {
+    if (this.#closed) throw new SpoolError('ERR_CLOSED', `queue ${this.name} is closed`);
+    const { ptr, done } = this.#log.appendTracked(type, payload ?? encodeEvent(event));
+    this.#lastPtr = ptr;
+    const job = this.table.apply(type, event, ptr);
+    if (++this.#sinceCheckpoint >= this.opts.checkpointEvery) this.#checkpoint();
+    return { job, done };
+  }
+
+  /** The seq the next record gets: generated job ids are this number. */
+  get nextSeq(): number {
+    return this.#log.nextSeq;
+  }
+
+  // ---- reading job contents (they live in the log, not in memory)
+
+  async readAdd(job: JobMeta): Promise<AddEvent> {
+    const entry = await this.#log.readWhenWritten(job.ptr);
+    return decodeEvent<AddEvent>(entry.payload(), entry.seq);
+  }
+
+  async readEvent<T>(ptr: RecordPointer): Promise<T> {
+    const entry = await this.#log.readWhenWritten(ptr);
+    return decodeEvent<T>(entry.payload(), entry.seq);
+  }
+
+  // ---- outcomes reported by workers
+
+  /**
+   * Logs the outcome of attempt `attempt` of job `id` held in ticket `ticket`. Returns undefined when it no
+   * longer applies (the lease was taken back, the job removed): a late result is ignored, never logged.
+   */
+  finish(ticket: string, id: string, attempt: number, outcome: Outcome): Promise<unknown> | undefined {
+    const job = this.table.jobs.get(id);
+    if (!job || job.state !== 'active' || job.ticket !== ticket || job.attemptsMade + 1 !== attempt) return undefined;
+    const ts = Date.now();
+    let done: Promise<unknown>;
+    if (outcome.kind === 'completed') {
+      done = this.record(REC.COMPLETE, { id, a: attempt, rv: outcome.result, ts }).done;
+      this.emit('completed', { jobId: id, returnvalue: outcome.result });
+    } else {
+      const maxAttempts = job.opts.attempts ?? 1;
+      const retry = outcome.retryDelay !== undefined && attempt < maxAttempts;
+      const r = retry ? ts + outcome.retryDelay! : null;
+      done = this.record(REC.FAIL, { id, a: attempt, e: outcome.error, r, ts }).done;
+      this.emit('failed', { jobId: id, failedReason: outcome.error.message, final: !retry });
+      if (!retry && job.opts.deadLetter) done = done.then(() => this.#moveToDeadLetter(job, outcome.error));
+      if (retry) this.#afterReady(job);
+    }
+    this.desk.settled(ticket, id);
+    return done;
+  }
+
+  /** Logs a stall of the job's current attempt (its lease expired or its owner died): retried or failed. */
+  stall(job: JobMeta): Promise<unknown> {
+    const ts = Date.now();
+    const attempt = job.attemptsMade + 1;
+    const retry = attempt < (job.opts.attempts ?? 1) && job.stalls + 1 <= this.opts.maxStalledCount;
+    const { done } = this.record(REC.STALL, { id: job.id, a: attempt, r: retry ? ts : null, ts });
+    this.emit('stalled', { jobId: job.id });
+    if (!retry) this.emit('failed', { jobId: job.id, failedReason: job.failedReason ?? 'job stalled', final: true });
+    else this.#afterReady(job);
+    return done;
+  }
+
+  /** Hands an unstarted attempt back without counting it (a worker closing gracefully). */
+  release(ticket: string, id: string, attempt: number): Promise<unknown> | undefined {
+    const job = this.table.jobs.get(id);
+    if (!job || job.state !== 'active' || job.ticket !== ticket || job.attemptsMade + 1 !== attempt) return undefined;
+    const { done } = this.record(REC.RELEASE, { id, a: attempt });
+    this.desk.settled(ticket, id);
+    this.#afterReady(job);
+    return done;
+  }
+
+  progress(id: string, data: unknown): Promise<unknown> {
+    const { done } = this.record(REC.PROGRESS, { id, p: data });
+    this.emit('progress', { jobId: id, data });
+    return done;
+  }
+
+  log(id: string, line: string): Promise<unknown> {
+    return this.record(REC.LOG, { id, l: line }).done;
+  }
+
+  // ---- scheduling
+
+  /** A job became ready (added, retried, released, promoted): wake the desk, or the delay timer. */
+  #afterReady(job: JobMeta | undefined): void {
+    if (job?.state === 'delayed') this.#armTimer(job.runAt);
+    this.desk.dispatch();
+  }
+
+  jobAdded(job: JobMeta): void {
+    if (job.state === 'delayed') this.emit('delayed', { jobId: job.id, delay: job.runAt - Date.now() });
+    else this.emit('waiting', { jobId: job.id });
+    this.#afterReady(job);
+  }
+
+  /** Promotes due delayed jobs, applies retention by age, checks leases; re-arms itself. */
+  #tick = (): void => {
+    this.#timer = undefined;
+    if (this.#closed) return;
+    const now = Date.now();
+    for (const job of this.table.promoteDue(now)) this.emit('waiting', { jobId: job.id });
+    this.#removeByAge(now);
+    this.desk.checkLeases(now);
+    this.desk.dispatch();
+    this.#armTimer(now + Math.min(1_000, Math.max(20, this.opts.leaseMs / 4)));
+  };
+
+  #armTimer(at: number): void {
+    const next = Math.min(at, this.table.nextRunAt() ?? Infinity);
+    if (this.#closed || !Number.isFinite(next)) return;
+    if (this.#timer && this.#timerAt <= next) return;
+    clearTimeout(this.#timer);
+    this.#timerAt = next;
+    this.#timer = setTimeout(this.#tick, Math.max(0, Math.min(next - Date.now(), 2 ** 31 - 1)));
+    this.#timer.unref();
+  }
+  #timerAt = 0;
+
+  #removeByAge(now: number): void {
+    const ids: string[] = [];
+    for (const state of ['completed', 'failed'] as const) {
+      for (const job of this.table.byState[state]) {
+        const rule = state === 'completed' ? job.opts.removeOnComplete : job.opts.removeOnFail;
+        if (rule && typeof rule === 'object' && rule.age !== undefined && job.finishedOn + rule.age * 1000 <= now) {
+          ids.push(job.id);
+        }
+      }
+    }
+    if (ids.length) this.removeJobs(ids);
+  }
+
+  /** Logs the removal of jobs (any state but active; active ones are skipped). Returns the ids removed. */
+  removeJobs(ids: string[]): { removed: string[]; done: Promise<unknown> } {
+    const removed = ids.filter((id) => {
+      const j = this.table.jobs.get(id);
+      return j !== undefined && j.state !== 'active';
+    });
+    if (removed.length === 0) return { removed, done: Promise.resolve() };
+    let done: Promise<unknown> = Promise.resolve();
+    for (let i = 0; i < removed.length; i += 10_000) {
+      done = this.record(REC.REMOVE, { ids: removed.slice(i, i + 10_000) }).done;
+    }
+    for (const id of removed) this.emit('removed', { jobId: id });
+    return { removed, done };
+  }
+
+  /** On open: attempts the previous owner left active have no valid lease now. */
+  #stallOrphans(): void {
+    const orphans = [...this.table.byState.active];
+    for (const job of orphans) void this.stall(job).catch((err) => this.emit('error', err));
+  }
+
+  async #moveToDeadLetter(job: JobMeta, error: WireError): Promise<void> {
+    const { Queue } = await import('./queue.js');
+    const add = await this.readAdd(job);
+    const dlq = new Queue(job.opts.deadLetter!, { ...this.#publicOpts() });
+    try {
+      await dlq.add(add.n, add.d, { jobId: `${this.name}:${job.id}` });
+      this.removeJobs([job.id]);
+    } catch (err) {
+      this.emit('error', err as Error);
+    } finally {
+      await dlq.close();
+    }
+    void error;
+  }
+
+  #publicOpts(): { dir: string } & Partial<ResolvedQueueOptions> {
+    const o = this.opts;
+    return { dir: o.dir, durability: o.durability, encryption: o.encryption, compression: o.compression };
+  }
+
+  // ---- workers
+
+  attach(port: WorkerPort): void {
+    this.desk.attach(port);
+  }
+
+  detach(port: WorkerPort): void {
+    this.desk.detach(port);
+  }
+
+  // ---- checkpoints and closing
+
+  #checkpoint(): Promise<void> {
+    if (this.#checkpointing || !this.#lastPtr) return this.#checkpointing ?? Promise.resolve();
+    this.#sinceCheckpoint = 0;
+    const state = encodeSnapshot(this.table);
+    this.#checkpointing = this.#log
+      .checkpoint(state, this.#lastPtr)
+      .catch((err) => void this.emit('error', err))
+      .finally(() => {
+        this.#checkpointing = undefined;
+      });
+    return this.#checkpointing;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    clearTimeout(this.#timer);
+    this.desk.close();
+    await this.#checkpointing;
+    if (this.#sinceCheckpoint > 0 && !this.#log.failure) await this.#checkpoint();
+    this.#closed = true;
+    await this.#log.close();
+  }
+}
+
+export type { WorkerPort, StoredJobOpts };

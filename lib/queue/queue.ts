@@ -1,0 +1,321 @@
+/**
+ * Queue: the public facade for adding and managing jobs, with BullMQ's names and meanings where they fit.
+ * Validates everything at the boundary (options.ts), then delegates to the process's Owner of the queue
+ * directory (registry.ts), which every Queue and Worker on that directory in this process shares.
+ *
+ * Differences from BullMQ are listed in the README (no connection; a directory; priority 0 first; stalls count
+ * an attempt; removeOnComplete ages in seconds as BullMQ; no 'prioritized' or 'waiting-children' states).
+ */
+import { EventEmitter } from 'node:events';
+import { SpoolError, invalidArg } from '../errors.js';
+import { REC, encodeEvent, type AddEvent, type StoredJobOpts } from '../store/events.js';
+import { JOB_STATES, type JobMeta, type JobState } from '../store/job-table.js';
+import { Job } from './job.js';
+import { resolveJobOptions, resolveQueueOptions, validateQueueName, type JobsOptions, type QueueOptions, type ResolvedQueueOptions } from './options.js';
+import type { Owner, OwnerEvents } from './owner.js';
+import { acquireOwner, releaseOwner } from './registry.js';
+
+export type JobType = JobState | 'paused';
+const FORWARDED = ['waiting', 'delayed', 'active', 'progress', 'completed', 'failed', 'stalled', 'removed', 'paused', 'resumed', 'drained', 'error'] as const;
+
+export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitter {
+  readonly name: string;
+  readonly opts: ResolvedQueueOptions;
+  readonly #key: string;
+  readonly #owner: Promise<Owner>;
+  #closing: Promise<void> | undefined;
+  readonly #listeners: Array<[keyof OwnerEvents, (...a: unknown[]) => void]> = [];
+
+  constructor(name: string, opts: QueueOptions) {
+    super();
+    this.name = validateQueueName(name);
+    this.opts = resolveQueueOptions(opts);
+    const { key, owner } = acquireOwner(this.name, this.opts);
+    this.#key = key;
+    this.#owner = owner.then((o) => {
+      for (const ev of FORWARDED) {
+        const fn = (...args: unknown[]): void => {
+          if (ev === 'error' && this.listenerCount('error') === 0) return;
+          this.emit(ev, ...args);
+        };
+        o.on(ev, fn as never);
+        this.#listeners.push([ev, fn]);
+      }
+      return o;
+    });
+    this.#owner.catch(() => undefined); // surfaced by the first call that awaits it
+  }
+
+  /** Resolves once the queue is open (its directory locked and recovered). */
+  async waitUntilReady(): Promise<void> {
+    await this.#ready();
+  }
+
+  async #ready(): Promise<Owner> {
+    if (this.#closing) throw new SpoolError('ERR_CLOSED', `queue ${this.name} is closed`);
+    return this.#owner;
+  }
+
+  /** Adds a job. With an existing jobId, resolves with the existing job and writes nothing. */
+  async add(name: string, data: DataType, opts?: JobsOptions): Promise<Job<DataType, ResultType>> {
+    const [prepared] = this.#prepare([{ name, data, opts }]);
+    const owner = await this.#ready();
+    const [job] = await this.#append(owner, [prepared!]);
+    return job!;
+  }
+
+  /** Adds jobs together: all are validated first (one bad job adds none), then written in one group commit. */
+  async addBulk(jobs: Array<{ name: string; data: DataType; opts?: JobsOptions }>): Promise<Array<Job<DataType, ResultType>>> {
+    if (!Array.isArray(jobs)) throw invalidArg('addBulk takes an array of { name, data, opts }');
+    const prepared = this.#prepare(jobs);
+    const owner = await this.#ready();
+    return this.#append(owner, prepared);
+  }
+
+  #prepare(jobs: Array<{ name: string; data: unknown; opts?: JobsOptions }>): Prepared[] {
+    return jobs.map((j) => {
+      if (!j || typeof j !== 'object') throw invalidArg('each job must be { name, data, opts }');
+      if (typeof j.name !== 'string' || j.name.length > 1024) throw invalidArg('a job name must be a string of at most 1024 characters');
+      if (typeof j.data === 'function' || typeof j.data === 'symbol') throw invalidArg('job data must be serializable as JSON');
+      const o = resolveJobOptions(j.opts);
+      return { name: j.name, data: j.data, o };
+    });
+  }
+
+  async #append(owner: Owner, jobs: Prepared[]): Promise<Array<Job<DataType, ResultType>>> {
+    // Plan first, append after: ids are fixed (a generated id is the seq its ADD record will get, known because
+    // nothing else is appended until the loop below is done), every payload is encoded once and checked, and a
+    // bad job stops the whole batch before anything is written.
+    const ts = Date.now();
+    const start = owner.nextSeq;
+    const plan: Array<{ existing?: JobMeta; sameAs?: number; ev?: AddEvent; payload?: Buffer }> = [];
+    const seen = new Map<string, number>();
+    let appended = 0;
+    for (const j of jobs) {
+      const custom = j.o.jobId;
+      if (custom !== undefined) {
+        const existing = owner.table.jobs.get(custom);
+        if (existing) {
+          plan.push({ existing });
+          continue;
+        }
+        const first = seen.get(custom);
+        if (first !== undefined) {
+          plan.push({ sameAs: first });
+          continue;
+        }
+        seen.set(custom, plan.length);
+      }
+      const ev: AddEvent = { id: custom ?? String(start + appended), n: j.name, d: j.data, o: withoutJobId(j.o), ts };
+      appended++;
+      let payload: Buffer;
+      try {
+        payload = encodeEvent(ev);
+      } catch (cause) {
+        throw new SpoolError('ERR_INVALID_ARG', `job data is not serializable as JSON: ${(cause as Error).message}`, { cause });
+      }
+      if (payload.length > this.opts.maxDataBytes) {
+        throw new SpoolError('ERR_TOO_LARGE', `job of ${payload.length} bytes is over maxDataBytes (${this.opts.maxDataBytes})`);
+      }
+      plan.push({ ev, payload });
+    }
+    if (owner.nextSeq !== start) throw new Error('the log moved while a batch was planned'); // planning never awaits
+    const added: JobMeta[] = [];
+    let last: Promise<unknown> = Promise.resolve();
+    for (const p of plan) {
+      if (!p.ev) continue;
+      const { job, done } = owner.record(REC.ADD, p.ev, p.payload);
+      last = done; // group commit resolves in log order: the last one settles after all the others
+      added.push(job!);
+    }
+    for (const job of added) owner.jobAdded(job);
+    await last;
+    return Promise.all(
+      plan.map((p, i) => {
+        const q = p.sameAs !== undefined ? plan[p.sameAs]! : p;
+        if (q.existing) return Job.load<DataType, ResultType>(owner, q.existing);
+        return Job.forRun(owner, owner.table.jobs.get(q.ev!.id) ?? synthetic(q.ev!), q.ev!.d as DataType) as Job<DataType, ResultType>;
+        void i;
+      }),
+    );
+  }
+
+  async getJob(id: string): Promise<Job<DataType, ResultType> | undefined> {
+    const owner = await this.#ready();
+    const meta = owner.table.jobs.get(String(id));
+    return meta ? Job.load<DataType, ResultType>(owner, meta) : undefined;
+  }
+
+  /** Jobs in the given states, each state's list in its order (waiting by priority), newest first unless asc. */
+  async getJobs(types: JobType | JobType[] = [...JOB_STATES], start = 0, end = -1, asc = false): Promise<Array<Job<DataType, ResultType>>> {
+    const owner = await this.#ready();
+    const metas: JobMeta[] = [];
+    for (const t of statesOf(types)) {
+      const list = orderedState(owner, t);
+      metas.push(...(asc ? list : list.reverse()));
+    }
+    const slice = metas.slice(start, end < 0 ? undefined : end + 1);
+    return Promise.all(slice.map((m) => Job.load<DataType, ResultType>(owner, m)));
+  }
+
+  async getJobCounts(...types: JobType[]): Promise<Record<string, number>> {
+    const owner = await this.#ready();
+    const t = owner.table;
+    const all: Record<string, number> = {
+      waiting: t.paused ? 0 : t.count('waiting'),
+      paused: t.paused ? t.count('waiting') : 0,
+      delayed: t.count('delayed'),
+      active: t.count('active'),
+      completed: t.count('completed'),
+      failed: t.count('failed'),
+    };
+    if (types.length === 0) return all;
+    return Object.fromEntries(types.map((k) => [k, all[k] ?? 0]));
+  }
+
+  async count(): Promise<number> {
+    const c = await this.getJobCounts('waiting', 'paused', 'delayed');
+    return c.waiting! + c.paused! + c.delayed!;
+  }
+
+  async pause(): Promise<void> {
+    const owner = await this.#ready();
+    if (owner.table.paused) return;
+    const { done } = owner.record(REC.PAUSE, {});
+    owner.emit('paused');
+    await done;
+  }
+
+  async resume(): Promise<void> {
+    const owner = await this.#ready();
+    if (!owner.table.paused) return;
+    const { done } = owner.record(REC.RESUME, {});
+    owner.emit('resumed');
+    owner.desk.dispatch();
+    await done;
+  }
+
+  async isPaused(): Promise<boolean> {
+    return (await this.#ready()).table.paused;
+  }
+
+  /** Removes a job; false when there was none. ERR_JOB_ACTIVE while it is being processed. */
+  async remove(id: string): Promise<boolean> {
+    const owner = await this.#ready();
+    const meta = owner.table.jobs.get(String(id));
+    if (!meta) return false;
+    if (meta.state === 'active') throw new SpoolError('ERR_JOB_ACTIVE', `job ${id} is being processed`);
+    await owner.removeJobs([meta.id]).done;
+    return true;
+  }
+
+  /** Sends failed (or completed) jobs back to waiting, oldest first, at most `count`. */
+  async retryJobs(opts: { state?: 'failed' | 'completed'; count?: number } = {}): Promise<number> {
+    const state = opts.state ?? 'failed';
+    if (state !== 'failed' && state !== 'completed') throw invalidArg("retryJobs state must be 'failed' or 'completed'");
+    const owner = await this.#ready();
+    const ts = Date.now();
+    const ids = [...owner.table.byState[state]].slice(0, opts.count ?? Infinity).map((j) => j.id);
+    let done: Promise<unknown> = Promise.resolve();
+    for (const id of ids) {
+      const r = owner.record(REC.RETRY, { id, ts });
+      done = r.done;
+      if (r.job) owner.jobAdded(r.job);
+    }
+    await done;
+    return ids.length;
+  }
+
+  /** Makes a delayed job ready now. ERR_INVALID_ARG when it is not delayed. */
+  async promote(id: string): Promise<void> {
+    const owner = await this.#ready();
+    const meta = owner.table.jobs.get(String(id));
+    if (!meta || meta.state !== 'delayed') throw invalidArg(`job ${id} is not delayed`);
+    const { job, done } = owner.record(REC.PROMOTE, { id: meta.id });
+    if (job) owner.jobAdded(job);
+    await done;
+  }
+
+  /** Removes every waiting job (and delayed ones too with delayed = true). Active and finished jobs stay. */
+  async drain(delayed = false): Promise<void> {
+    const owner = await this.#ready();
+    const ids = [...owner.table.byState.waiting].map((j) => j.id);
+    if (delayed) ids.push(...[...owner.table.byState.delayed].map((j) => j.id));
+    await owner.removeJobs(ids).done;
+  }
+
+  /** Removes up to `limit` jobs of `state` older than `grace` ms (by finish time, or add time). Returns their ids. */
+  async clean(grace: number, limit: number, state: JobType = 'completed'): Promise<string[]> {
+    if (!Number.isFinite(grace) || grace < 0) throw invalidArg('grace must be a number of ms ≥ 0');
+    if (!Number.isInteger(limit) || limit < 0) throw invalidArg('limit must be an integer ≥ 0 (0: no limit)');
+    const owner = await this.#ready();
+    const cutoff = Date.now() - grace;
+    const ids: string[] = [];
+    for (const job of orderedState(owner, state === 'paused' ? 'waiting' : state)) {
+      if (limit > 0 && ids.length >= limit) break;
+      if ((job.finishedOn || job.timestamp) <= cutoff && job.state !== 'active') ids.push(job.id);
+    }
+    await owner.removeJobs(ids).done;
+    return ids;
+  }
+
+  /** Removes every job. Refuses while jobs are active unless force. */
+  async obliterate(opts: { force?: boolean } = {}): Promise<void> {
+    const owner = await this.#ready();
+    if (owner.table.count('active') > 0 && !opts.force) {
+      throw new SpoolError('ERR_JOB_ACTIVE', `queue ${this.name} has active jobs; pass { force: true }`);
+    }
+    await owner.removeJobs([...owner.table.jobs.keys()]).done;
+    if (owner.table.paused) await owner.record(REC.RESUME, {}).done;
+  }
+
+  async close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const owner = await this.#owner.catch(() => undefined);
+      for (const [ev, fn] of this.#listeners) owner?.off(ev, fn as never);
+      await releaseOwner(this.#key);
+    })();
+    return this.#closing;
+  }
+}
+
+/** A job that is already gone again (removeOnComplete ran before add() resolved): its fields as added. */
+function synthetic(ev: AddEvent): JobMeta {
+  return {
+    id: ev.id, name: ev.n, opts: ev.o, state: 'completed', priority: ev.o.priority ?? 0, order: 0, runAt: 0,
+    attemptsMade: 0, stalls: 0, timestamp: ev.ts, processedOn: 0, finishedOn: 0, progress: 0,
+    ptr: { seq: 0, segmentId: 0, offset: 0, size: 0 }, resultPtr: undefined, failedReason: undefined,
+    failPtr: undefined, ticket: undefined, logPtrs: undefined, stamp: 0,
+  };
+}
+
+interface Prepared {
+  name: string;
+  data: unknown;
+  o: StoredJobOpts;
+}
+
+function withoutJobId(o: StoredJobOpts): StoredJobOpts {
+  if (o.jobId === undefined) return o;
+  const { jobId: _omit, ...rest } = o;
+  return rest;
+}
+
+function statesOf(types: JobType | JobType[]): JobState[] {
+  const list = Array.isArray(types) ? types : [types];
+  const out: JobState[] = [];
+  for (const t of list) {
+    const s = t === 'paused' ? 'waiting' : t;
+    if (!JOB_STATES.includes(s)) throw invalidArg(`unknown job state '${String(t)}'`);
+    if (!out.includes(s)) out.push(s);
+  }
+  return out;
+}
+
+/** A state's jobs in their natural order: waiting by priority then order, delayed by run time, others as kept. */
+function orderedState(owner: Owner, state: JobState): JobMeta[] {
+  const list = [...owner.table.byState[state]];
+  if (state === 'waiting') list.sort((a, b) => a.priority - b.priority || a.order - b.order);
+  else if (state === 'delayed') list.sort((a, b) => a.runAt - b.runAt || a.order - b.order);
+  return list;
+}

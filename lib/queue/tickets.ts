@@ -1,0 +1,162 @@
+/**
+ * Tickets and leases on disk (DESIGN §4): how work is handed from the owner to workers so that each handed-out
+ * attempt runs in at most one place while its lease holds, and `ls tickets/taken` is the set of running work.
+ *
+ *   tickets/ready/<prio>-<order>-<ticket>.t           cut by the owner, not yet claimed
+ *   tickets/taken/<prio>-<order>-<ticket>.t~<worker>  claimed by <worker>: its lease; the mtime is the last renewal
+ *   tickets/free/<n>                                  spent ticket files kept for reuse
+ *
+ * <prio> is the first job's priority (7 digits) and <order> its order (16 digits), so a worker that scans ready/
+ * and takes the first name takes the most urgent work. <ticket> is "<epoch>x<counter>", unique per owner epoch.
+ * Content: JSON { v: 1, ticket, epoch, jobs: [{ id, attempt, ptr: [seq, segmentId, offset, size] }] }.
+ *
+ * The protocol, step by step, with what each party sees:
+ *   cut      Owner: appends ACTIVE for the jobs (the commit point: from here the jobs are active in the log),
+ *            waits for it to be durable, writes the content into a free file (or a new one) and renames it into
+ *            ready/. Files are reused because creating a file costs far more than renaming one (DESIGN §4).
+ *   claim    Worker: renames ready/<name> to taken/<name>~<worker>. rename() succeeds for exactly one claimant;
+ *            the others get ENOENT and try the next ticket.
+ *   renew    Worker: sets the taken file's mtime to now, every leaseMs/3 while any of its jobs runs. If the
+ *            file is gone (ENOENT) the owner has taken the lease back: the worker aborts those jobs.
+ *   finish   Worker: reports each job's outcome to the owner. Owner: logs it if the job is still active in that
+ *            ticket with that attempt, otherwise ignores it (a late result for a lease it took back). When every
+ *            job of the ticket is settled, the owner recycles the taken file into free/.
+ *   expire   Owner: a taken file whose mtime is older than leaseMs is recycled, and its unsettled jobs are logged
+ *            as STALL (an attempt counts). A ready file unclaimed for leaseMs is recycled and its jobs RELEASEd
+ *            (no attempt counts: they never ran).
+ *   restart  A new owner recycles every ticket file it finds: they belong to an older epoch, and its jobs that
+ *            the log says are active are stalled (their lease cannot be trusted across owners).
+ * Ticket files are never fsynced: after a crash the log, not the tickets, says what is active.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ioError } from '../errors.js';
+import type { RecordPointer } from '../log/writer.js';
+
+export const TICKETS_DIR = 'tickets';
+
+export interface TicketJob {
+  id: string;
+  attempt: number;
+  ptr: RecordPointer;
+}
+
+export interface TicketContent {
+  ticket: string;
+  epoch: number;
+  jobs: TicketJob[];
+}
+
+export function ticketFileName(priority: number, order: number, ticket: string): string {
+  return `${String(priority).padStart(7, '0')}-${String(order).padStart(16, '0')}-${ticket}.t`;
+}
+
+export function encodeTicket(t: TicketContent): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      v: 1,
+      ticket: t.ticket,
+      epoch: t.epoch,
+      jobs: t.jobs.map((j) => ({ id: j.id, attempt: j.attempt, ptr: [j.ptr.seq, j.ptr.segmentId, j.ptr.offset, j.ptr.size] })),
+    }),
+  );
+}
+
+export class TicketFiles {
+  readonly ready: string;
+  readonly taken: string;
+  readonly free: string;
+  #freeNames: string[] = [];
+  #created = 0;
+
+  constructor(queueDir: string) {
+    const root = path.join(queueDir, TICKETS_DIR);
+    this.ready = path.join(root, 'ready');
+    this.taken = path.join(root, 'taken');
+    this.free = path.join(root, 'free');
+  }
+
+  /** Owner start: makes the folders and recycles every ticket left by an older owner. */
+  reset(): void {
+    try {
+      for (const d of [this.ready, this.taken, this.free]) fs.mkdirSync(d, { recursive: true });
+      for (const d of [this.ready, this.taken]) for (const name of fs.readdirSync(d)) this.recycle(path.join(d, name));
+      this.#freeNames = fs.readdirSync(this.free);
+      this.#created = this.#freeNames.length;
+    } catch (err) {
+      throw ioError('reset the tickets folder', err);
+    }
+  }
+
+  /** Owner: writes a ticket and makes it visible in ready/. */
+  publish(name: string, content: Buffer): void {
+    let file = this.#freeNames.pop();
+    try {
+      if (file === undefined) file = `f${(this.#created++).toString(36)}-${process.pid}`;
+      const from = path.join(this.free, file);
+      const fd = fs.openSync(from, 'w'); // truncates a reused file; creates a new one
+      try {
+        fs.writeSync(fd, content, 0, content.length, 0);
+      } finally {
+        fs.closeSync(fd);
+      }
+      fs.renameSync(from, path.join(this.ready, name));
+    } catch (err) {
+      throw ioError('publish a ticket', err);
+    }
+  }
+
+  /** Worker: claims a ready ticket. Returns the taken file's name, or undefined when somebody else has it. */
+  claim(name: string, workerId: string): string | undefined {
+    const takenName = `${name}~${workerId}`;
+    try {
+      fs.renameSync(path.join(this.ready, name), path.join(this.taken, takenName));
+      return takenName;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw ioError('claim a ticket', err);
+    }
+  }
+
+  /** Worker: renews a lease. False when the owner has taken it back. */
+  renew(takenName: string, now = new Date()): boolean {
+    try {
+      fs.utimesSync(path.join(this.taken, takenName), now, now);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw ioError('renew a lease', err);
+    }
+  }
+
+  /** Owner: ms since the lease was last renewed, or undefined when the file is gone. */
+  leaseAge(takenName: string, now: number): number | undefined {
+    try {
+      return now - fs.statSync(path.join(this.taken, takenName)).mtimeMs;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw ioError('check a lease', err);
+    }
+  }
+
+  readyPath(name: string): string {
+    return path.join(this.ready, name);
+  }
+
+  takenPath(takenName: string): string {
+    return path.join(this.taken, takenName);
+  }
+
+  /** Owner: moves a ticket file (from ready/ or taken/) to free/. False when it was already gone. */
+  recycle(file: string): boolean {
+    const name = `r${(this.#created++).toString(36)}-${process.pid}`;
+    try {
+      fs.renameSync(file, path.join(this.free, name));
+      this.#freeNames.push(name);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw ioError('recycle a ticket', err);
+    }
+  }
+}

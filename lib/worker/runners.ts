@@ -1,0 +1,111 @@
+/**
+ * Runners: where a Worker's jobs execute. The inline runner calls the processor on this thread; the pool runner
+ * hands jobs to worker_threads (thread-pool.ts). Both settle every run with a RunOutcome and never reject, so the
+ * Worker has one path for every way a job can end.
+ *
+ * Inline timeouts: a job past its timeout has its signal aborted and is settled at once as 'timeout'. A processor
+ * on this thread cannot be stopped by force, so if it ignores the signal it runs on in the background and its
+ * eventual result is dropped. Processors that may hang belong in threads, where the pool terminates them.
+ */
+import { SpoolError } from '../errors.js';
+import type { PoolJob } from './thread-protocol.js';
+import { ThreadPool, type RunHooks, type RunOutcome } from './thread-pool.js';
+import type { Job } from '../queue/job.js';
+
+export type Processor<D = unknown, R = unknown> = (job: Job<D, R>, signal: AbortSignal) => Promise<R> | R;
+export type ProcessorMap = Record<string, Processor>;
+
+export interface Runner {
+  readonly capacity: number;
+  run(job: Job, wire: PoolJob, timeoutMs: number | undefined, hooks: RunHooks): Promise<RunOutcome>;
+  abort(jobId: string, reason: Error): void;
+  close(graceMs: number): Promise<void>;
+}
+
+export class InlineRunner implements Runner {
+  readonly capacity: number;
+  readonly #processor: Processor | ProcessorMap;
+  readonly #controllers = new Map<string, AbortController>();
+
+  constructor(processor: Processor | ProcessorMap, concurrency: number) {
+    this.#processor = processor;
+    this.capacity = concurrency;
+  }
+
+  run(job: Job, _wire: PoolJob, timeoutMs: number | undefined): Promise<RunOutcome> {
+    const controller = new AbortController();
+    this.#controllers.set(job.id, controller);
+    const fn = typeof this.#processor === 'function' ? this.#processor : this.#processor[job.name];
+    return new Promise<RunOutcome>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const settle = (o: RunOutcome): void => {
+        if (timer) clearTimeout(timer);
+        this.#controllers.delete(job.id);
+        resolve(o);
+      };
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          const err = new SpoolError('ERR_JOB_TIMEOUT', `job ${job.id} timed out after ${timeoutMs} ms`);
+          controller.abort(err);
+          settle({ kind: 'timeout', error: err });
+        }, timeoutMs);
+      }
+      if (!fn) {
+        return settle({ kind: 'failed', error: new SpoolError('ERR_NO_HANDLER', `no processor for jobs named '${job.name}'`) });
+      }
+      Promise.resolve()
+        .then(() => fn(job, controller.signal))
+        .then(
+          (result) => settle({ kind: 'completed', result }),
+          (err: unknown) => settle({ kind: 'failed', error: asError(err) }),
+        );
+    });
+  }
+
+  abort(jobId: string, reason: Error): void {
+    this.#controllers.get(jobId)?.abort(reason);
+  }
+
+  async close(): Promise<void> {
+    // Nothing to tear down: jobs still running were handed back by the Worker and their results are ignored.
+  }
+}
+
+export class PoolRunner implements Runner {
+  readonly #pool: ThreadPool;
+
+  constructor(pool: ThreadPool) {
+    this.#pool = pool;
+  }
+
+  get capacity(): number {
+    return this.#pool.capacity;
+  }
+
+  run(_job: Job, wire: PoolJob, timeoutMs: number | undefined, hooks: RunHooks): Promise<RunOutcome> {
+    return this.#pool.run(wire, timeoutMs, hooks);
+  }
+
+  abort(jobId: string, reason: Error): void {
+    this.#pool.abort(jobId, reason.message);
+  }
+
+  close(graceMs: number): Promise<void> {
+    return this.#pool.close({ graceMs });
+  }
+}
+
+function asError(err: unknown): Error {
+  if (err instanceof Error) return err;
+  const e = new Error(typeof err === 'string' ? err : `non-error thrown: ${safeString(err)}`);
+  e.name = 'NonError';
+  return e;
+}
+
+function safeString(v: unknown): string {
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v); // a value JSON cannot show (cyclic, BigInt): its plain string form will do for a message
+  }
+}

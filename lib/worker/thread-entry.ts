@@ -1,0 +1,126 @@
+/**
+ * thread-entry: the script each ThreadPool worker_thread runs. It imports the processor module, runs the jobs the
+ * pool posts (many at once, as the pool's concurrency allows; this side never limits), and reports each one's end.
+ * The messages are in thread-protocol.ts. Exports nothing.
+ *
+ * Owns: importing and checking the processor module, the job object and AbortController of each run, turning a
+ * processor's result or throw into `done` / `failed`. Does not own: timeouts, limits, crashes — the pool watches
+ * this thread from outside, because a thread stuck in a loop or out of memory cannot report anything.
+ *
+ * What kills this thread, and the pool then reports 'crashed' for every run in it: process.exit() in a
+ * processor, an uncaught exception or unhandled rejection outside a job's promise (Node's default in a
+ * worker_thread is to end the thread), running out of the pool's maxHeapMb, or the pool's terminate().
+ */
+import assert from 'node:assert/strict';
+import { parentPort, workerData } from 'node:worker_threads';
+import { invalidArg } from '../errors.js';
+import { fromWire, poolError, toWire } from './error-wire.js';
+import type { MainToThread, PoolJob, ThreadData, ThreadJob, ThreadProcessor, ThreadToMain } from './thread-protocol.js';
+
+assert.ok(parentPort, 'thread-entry runs only as a worker_thread of ThreadPool');
+const port = parentPort;
+const { processorUrl } = workerData as ThreadData;
+
+/** The AbortController of each run in flight, by runId. */
+const controllers = new Map<number, AbortController>();
+/** Set once the module has loaded; the pool posts no run before `ready`, so runJob always finds it. */
+let handlerFor: (name: string) => ThreadProcessor | undefined = () => undefined;
+
+function post(msg: ThreadToMain): void {
+  port.postMessage(msg);
+}
+
+// Listen before importing, so a shutdown reaches a thread whose module is still loading.
+port.on('message', (msg: MainToThread) => {
+  switch (msg.type) {
+    case 'run':
+      void runJob(msg.runId, msg.job);
+      return;
+    case 'abort':
+      controllers.get(msg.runId)?.abort(fromWire(msg.reason));
+      return;
+    case 'shutdown':
+      // Only sent when no run is in flight. process.exit, not port.close: handles the module left open
+      // (intervals, sockets) would otherwise keep the thread alive.
+      process.exit(0);
+  }
+});
+
+try {
+  handlerFor = pickHandler(await import(processorUrl));
+  post({ type: 'ready' });
+} catch (err) {
+  // The pool terminates this thread when it reads this message.
+  post({ type: 'load-failed', error: toWire(err) });
+}
+
+/**
+ * Finds the processor in a module: a default export that is a function, else a named export `process` that is
+ * one, else a default export that maps job names to functions. Throws ERR_PROCESSOR_LOAD for anything else, so a
+ * module that exports the wrong thing fails every job with one clear error instead of each with a TypeError.
+ */
+function pickHandler(mod: Record<string, unknown>): (name: string) => ThreadProcessor | undefined {
+  const main = mod.default;
+  if (typeof main === 'function') return () => main as ThreadProcessor;
+  if (typeof mod.process === 'function') return () => mod.process as ThreadProcessor;
+  if (typeof main === 'object' && main !== null) {
+    const map = main as Record<string, unknown>;
+    const names = Object.keys(map);
+    if (names.length > 0 && names.every((name) => typeof map[name] === 'function')) {
+      return (name) => (Object.hasOwn(map, name) ? (map[name] as ThreadProcessor) : undefined);
+    }
+  }
+  throw poolError('ERR_PROCESSOR_LOAD', `${processorUrl} exports no processor: expected a default export that is a ` +
+    `function or a { [jobName]: function } map, or a named export "process"`);
+}
+
+async function runJob(runId: number, wire: PoolJob): Promise<void> {
+  const controller = new AbortController();
+  controllers.set(runId, controller);
+  let result: unknown;
+  try {
+    const processor = handlerFor(wire.name);
+    if (processor === undefined) {
+      throw poolError('ERR_NO_HANDLER', `${processorUrl} has no handler for job name ${JSON.stringify(wire.name)}`);
+    }
+    result = await processor(makeJob(runId, wire), controller.signal);
+  } catch (err) {
+    post({ type: 'failed', runId, error: toWire(err) });
+    return;
+  } finally {
+    controllers.delete(runId);
+  }
+  try {
+    post({ type: 'done', runId, result });
+  } catch (err) {
+    // The result cannot be cloned (a function, a class instance with private state…): the job fails with the
+    // DataCloneError, which names the value, rather than completing with something else.
+    post({ type: 'failed', runId, error: toWire(err) });
+  }
+}
+
+function makeJob(runId: number, wire: PoolJob): ThreadJob {
+  const job: ThreadJob = {
+    id: wire.id,
+    name: wire.name,
+    data: wire.data,
+    opts: wire.opts,
+    attemptsMade: wire.attemptsMade,
+    timestamp: wire.timestamp,
+    processedOn: wire.processedOn,
+    progress: wire.progress ?? 0,
+    // Async for parity with the inline Job, but nothing is awaited: the message is queued on the port before this
+    // returns, which is all the ordering the pool promises. A value structured clone refuses rejects here.
+    async updateProgress(progress) {
+      if (typeof progress !== 'number' && (typeof progress !== 'object' || progress === null)) {
+        throw invalidArg('job.updateProgress() takes a number or an object');
+      }
+      post({ type: 'progress', runId, progress });
+      job.progress = progress;
+    },
+    async log(line) {
+      post({ type: 'log', runId, line: String(line) });
+    },
+  };
+  return job;
+}

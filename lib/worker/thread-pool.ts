@@ -1,0 +1,470 @@
+/**
+ * ThreadPool: runs job processors given as a module in a pool of worker_threads, and turns whatever happens in a
+ * thread into exactly one RunOutcome per job.
+ *
+ * Owns: the threads (spawn, dispatch, recycle, replace), each run's timeout and abort, close. Does not own
+ * queues, logs, leases or retries: the Worker above decides what an outcome means. The thread side is
+ * thread-entry.ts; the messages between the two are thread-protocol.ts.
+ *
+ * Threads start lazily: the first job spawns the first thread, and a job that finds every live thread busy spawns
+ * another while there are fewer than `threads`. An idle Worker costs no threads, and a processor module that fails
+ * to load is reported through the first job instead of from a constructor that cannot be awaited. Dispatch goes
+ * to the least-loaded live thread. At most `capacity` (threads × concurrency) runs are assigned at once; further
+ * run() calls wait in a FIFO until a slot frees.
+ *
+ * A run: run() → queued (only when the pool is full) → assigned to a thread → posted once the thread is ready,
+ * which starts its timeout clock, so thread start-up and the module's import never count against a job →
+ * settled exactly once, by the first of: done, failed, the thread's death, close.
+ *
+ * Outcomes
+ *   completed  the processor resolved in time.
+ *   failed     it threw or rejected (also after an abort(): the error is what it threw, usually the ERR_JOB_ABORTED
+ *              reason); or the module did not load (ERR_PROCESSOR_LOAD, cause: the import error).
+ *   timeout    the timeout fired, the job's signal was aborted with an ERR_JOB_TIMEOUT reason, and the processor
+ *              settled within abortGraceMs. error: ERR_JOB_TIMEOUT, cause: what it threw. A processor that
+ *              *resolves* after its timeout fired is a timeout too: a late result is not a success.
+ *   crashed    the thread died under the job (ERR_THREAD_CRASHED, cause: the thread's error, e.g. an Error with code
+ *              ERR_WORKER_OUT_OF_MEMORY); or the job ignored its signal for abortGraceMs after a timeout / abort()
+ *              and its thread was terminated (ERR_JOB_TIMEOUT / ERR_JOB_ABORTED for that job, ERR_THREAD_CRASHED
+ *              for the other jobs on the thread); or close() ran out of grace, or the job was still queued at close
+ *              (ERR_CLOSED). A `while (true) {}` cannot reject, so a timed-out loop always ends here.
+ *
+ * Replacement and loading: a dead or recycled thread is dropped and the next dispatch spawns a new one, so there is
+ * no respawn without a job to run. A module that fails to load (the thread says `load-failed`, or dies before
+ * `ready` while no thread ever got ready) fails the pool for good: every queued and later job fails with
+ * ERR_PROCESSOR_LOAD at once, and no thread is started again. A thread that dies before `ready` after others have
+ * loaded the same module is treated as a crash instead.
+ *
+ * Idle threads are unref()'d, so a pool with nothing to run does not keep the process alive; close() to end them.
+ * Thread lists are scanned linearly: they hold at most about `threads` entries, a handful.
+ */
+import assert from 'node:assert/strict';
+import { isAbsolute } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { invalidArg, SpoolError } from '../errors.js';
+import { fromWire, poolError, toWire } from './error-wire.js';
+import type { MainToThread, PoolJob, ThreadData, ThreadToMain } from './thread-protocol.js';
+
+export type { PoolJob } from './thread-protocol.js';
+
+export interface RunHooks {
+  /** job.updateProgress() inside the thread. Called in order, before the run's outcome. Must not throw. */
+  onProgress(progress: number | object): void;
+  /** job.log() inside the thread. Same ordering as onProgress. Must not throw. */
+  onLog(line: string): void;
+}
+
+export type RunOutcome =
+  | { kind: 'completed'; result: unknown }
+  | { kind: 'failed'; error: Error }
+  | { kind: 'crashed'; error: Error }
+  | { kind: 'timeout'; error: Error };
+
+export interface ThreadPoolOptions {
+  /** Absolute path, file: URL string or URL of a module exporting the processor (see ThreadProcessor). */
+  processor: string | URL;
+  /** Maximum threads, >= 1. */
+  threads: number;
+  /** Jobs per thread at once, >= 1. */
+  concurrency: number;
+  /** Recycle a thread after it has been given this many jobs: it finishes them, gets no more, then exits. */
+  maxJobsPerThread?: number;
+  /** resourceLimits.maxOldGenerationSizeMb of each thread; a thread over it dies and its jobs crash. */
+  maxHeapMb?: number;
+  /** How long a job whose signal was aborted (timeout or abort()) may take to stop before its thread is
+   *  terminated. Default 1000. */
+  abortGraceMs?: number;
+}
+
+const DEFAULT_ABORT_GRACE_MS = 1000;
+/** setTimeout fires at once (with a warning) for delays over 2^31-1 ms, so longer timeouts are clamped to it. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Where tsc puts the thread script: beside this file, in dist/lib/worker/. */
+const ENTRY_URL = new URL('./thread-entry.js', import.meta.url);
+
+interface Run {
+  readonly id: number;
+  readonly job: PoolJob;
+  readonly hooks: RunHooks;
+  readonly timeoutMs: number | undefined;
+  readonly resolve: (outcome: RunOutcome) => void;
+  thread?: PoolThread;
+  /** Posted to its thread: from here it runs, and its timeout clock runs. */
+  posted: boolean;
+  settled: boolean;
+  timer?: NodeJS.Timeout;
+  graceTimer?: NodeJS.Timeout;
+  /** The reason its signal was aborted with, once it was (by its timeout or by abort()). */
+  signalled?: SpoolError;
+  timedOut: boolean;
+}
+
+interface PoolThread {
+  readonly worker: Worker;
+  readonly exited: Promise<void>;
+  /** Runs assigned to it and not settled, posted or waiting for `ready`. */
+  readonly runs: Map<number, Run>;
+  /** Runs ever assigned, for maxJobsPerThread. */
+  assigned: number;
+  ready: boolean;
+  /** Has had its maxJobsPerThread: finishes its runs, gets no new ones. Does not count against `threads`. */
+  retiring: boolean;
+  /** Given up by the pool (terminated, shut down) or exited: its messages and its exit are ignored from here. */
+  dead: boolean;
+  /** Its last 'error' event (uncaught exception, out of memory), reported as the cause when it exits. */
+  error?: unknown;
+}
+
+interface ResolvedOptions {
+  threads: number;
+  concurrency: number;
+  maxJobsPerThread: number | undefined;
+  maxHeapMb: number | undefined;
+  abortGraceMs: number;
+}
+
+export class ThreadPool {
+  readonly #opts: ResolvedOptions;
+  readonly #threadData: ThreadData;
+  readonly #threads = new Set<PoolThread>();
+  readonly #queue: Run[] = [];
+  #running = 0;
+  #nextRunId = 1;
+  #threadsStarted = 0;
+  #anyReady = false;
+  /** Why the processor module cannot be used; once set, every job fails with ERR_PROCESSOR_LOAD. */
+  #loadError: Error | undefined;
+  #closing = false;
+  #closed: Promise<void> | undefined;
+  #idleWaiters: Array<() => void> = [];
+
+  constructor(opts: ThreadPoolOptions) {
+    this.#threadData = { processorUrl: processorHref(opts?.processor) };
+    this.#opts = {
+      threads: positiveInt(opts.threads, 'threads'),
+      concurrency: positiveInt(opts.concurrency, 'concurrency'),
+      maxJobsPerThread: opts.maxJobsPerThread === undefined ? undefined : positiveInt(opts.maxJobsPerThread, 'maxJobsPerThread'),
+      maxHeapMb: opts.maxHeapMb === undefined ? undefined : positiveNumber(opts.maxHeapMb, 'maxHeapMb'),
+      abortGraceMs: opts.abortGraceMs === undefined ? DEFAULT_ABORT_GRACE_MS : nonNegative(opts.abortGraceMs, 'abortGraceMs'),
+    };
+  }
+
+  /** threads × concurrency: the most runs assigned to threads at once. */
+  get capacity(): number {
+    return this.#opts.threads * this.#opts.concurrency;
+  }
+
+  /** Runs assigned to a thread and not settled (including those waiting for their thread to start). */
+  get running(): number {
+    return this.#running;
+  }
+
+  /** Runs waiting for a free slot, because run() was called with `running === capacity`. */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /** Threads spawned over the pool's life. Climbing while jobs do not complete means a crash loop. */
+  get threadsStarted(): number {
+    return this.#threadsStarted;
+  }
+
+  /**
+   * Runs one job. Resolves with its outcome and never rejects for anything the job or its thread does; rejects
+   * with ERR_CLOSED only when called after close(). `timeoutMs` undefined or <= 0: no timeout.
+   */
+  run(job: PoolJob, timeoutMs: number | undefined, hooks: RunHooks): Promise<RunOutcome> {
+    if (this.#closing) return Promise.reject(new SpoolError('ERR_CLOSED', 'the thread pool is closed'));
+    return new Promise((resolve) => {
+      const run: Run = {
+        id: this.#nextRunId++, job, hooks, resolve, posted: false, settled: false, timedOut: false,
+        timeoutMs: timeoutMs !== undefined && timeoutMs > 0 ? Math.min(timeoutMs, MAX_TIMER_MS) : undefined,
+      };
+      if (this.#loadError !== undefined) return this.#settle(run, this.#loadFailure());
+      this.#queue.push(run);
+      this.#drain();
+    });
+  }
+
+  /**
+   * Fires the signal of every run of this job with an ERR_JOB_ABORTED reason (message: `reason`). A run that
+   * has not stopped abortGraceMs later has its thread terminated ('crashed'). A run still queued, or waiting for
+   * its thread to start, ends at once as 'failed' with that reason. Unknown or finished job ids are ignored.
+   */
+  abort(jobId: string, reason?: string): void {
+    const error = poolError('ERR_JOB_ABORTED', reason ?? `job ${jobId} was aborted`);
+    for (const run of this.#queue.filter((r) => r.job.id === jobId)) {
+      this.#queue.splice(this.#queue.indexOf(run), 1);
+      this.#settle(run, { kind: 'failed', error });
+    }
+    for (const thread of this.#threads) {
+      for (const run of thread.runs.values()) {
+        if (run.job.id === jobId && run.signalled === undefined) this.#signal(run, error);
+      }
+    }
+  }
+
+  /**
+   * Stops accepting jobs; queued jobs end at once as 'crashed' (ERR_CLOSED: they never started). Waits for the
+   * running jobs, up to `graceMs` (default: as long as they take), then terminates the threads; jobs still running
+   * then end as 'crashed' (ERR_CLOSED). Resolves when every thread has exited. Does not abort signals: call
+   * abort() first for jobs that should stop early. Idempotent.
+   */
+  close(opts: { graceMs?: number } = {}): Promise<void> {
+    if (this.#closed) return this.#closed;
+    const graceMs = opts.graceMs === undefined ? undefined : nonNegative(opts.graceMs, 'graceMs');
+    this.#closing = true;
+    for (const run of this.#queue.splice(0)) {
+      this.#settle(run, { kind: 'crashed', error: poolError('ERR_CLOSED', `the thread pool closed before job ${run.job.id} started`) });
+    }
+    this.#closed = (async () => {
+      for (const thread of this.#threads) thread.worker.ref(); // so their exits are seen even in an idle process
+      if (this.#running > 0) await this.#idleOrAfter(graceMs);
+      for (const thread of this.#threads) {
+        if (thread.dead) continue;
+        if (thread.runs.size === 0) this.#shutdown(thread);
+        else this.#kill(thread, (run) => ({ kind: 'crashed', error: poolError('ERR_CLOSED', `the thread pool closed while job ${run.job.id} was running`) }));
+      }
+      await Promise.all([...this.#threads].map((thread) => thread.exited));
+    })();
+    return this.#closed;
+  }
+
+  // dispatch
+
+  /** Assigns queued runs to threads while there is capacity. */
+  #drain(): void {
+    while (this.#queue.length > 0 && this.#running < this.capacity && !this.#closing) {
+      this.#assign(this.#queue.shift()!, this.#pickThread());
+    }
+  }
+
+  /** The least-loaded live thread with a free slot, or a new thread when none is idle and there is room. */
+  #pickThread(): PoolThread {
+    let best: PoolThread | undefined;
+    let live = 0;
+    for (const thread of this.#threads) {
+      if (thread.dead || thread.retiring) continue;
+      live++;
+      if (thread.runs.size < this.#opts.concurrency && (best === undefined || thread.runs.size < best.runs.size)) best = thread;
+    }
+    if ((best === undefined || best.runs.size > 0) && live < this.#opts.threads) return this.#spawn();
+    // Invariant: running < capacity leaves a slot. Live non-retiring threads number at most `threads`; if all
+    // were full they alone would hold threads × concurrency runs.
+    assert.ok(best, 'a free slot exists whenever running < capacity');
+    return best;
+  }
+
+  #assign(run: Run, thread: PoolThread): void {
+    run.thread = thread;
+    thread.runs.set(run.id, run);
+    this.#running++;
+    thread.assigned++;
+    if (this.#opts.maxJobsPerThread !== undefined && thread.assigned >= this.#opts.maxJobsPerThread) thread.retiring = true;
+    thread.worker.ref();
+    if (thread.ready) this.#post(run);
+  }
+
+  #post(run: Run): void {
+    try {
+      run.thread!.worker.postMessage({ type: 'run', runId: run.id, job: run.job } satisfies MainToThread);
+    } catch (err) {
+      // Job data that structured clone refuses (a function, a socket): the job fails with the DataCloneError.
+      this.#settle(run, { kind: 'failed', error: err instanceof Error ? err : fromWire(toWire(err)) });
+      return;
+    }
+    run.posted = true;
+    if (run.timeoutMs !== undefined) run.timer = setTimeout(() => this.#onTimeout(run), run.timeoutMs);
+  }
+
+  // threads
+
+  #spawn(): PoolThread {
+    const worker = new Worker(ENTRY_URL, {
+      workerData: this.#threadData,
+      resourceLimits: this.#opts.maxHeapMb === undefined ? undefined : { maxOldGenerationSizeMb: this.#opts.maxHeapMb },
+    });
+    let markExited!: () => void;
+    const thread: PoolThread = {
+      worker, exited: new Promise((resolve) => (markExited = resolve)), runs: new Map(), assigned: 0,
+      ready: false, retiring: false, dead: false,
+    };
+    worker.on('message', (msg: ThreadToMain) => this.#onMessage(thread, msg));
+    // Always followed by 'exit'; the listener also keeps an uncaught error in the thread from crashing this one.
+    worker.on('error', (err) => (thread.error = err));
+    worker.on('exit', (code) => {
+      this.#threads.delete(thread);
+      markExited();
+      this.#onExit(thread, code);
+    });
+    this.#threads.add(thread);
+    this.#threadsStarted++;
+    return thread;
+  }
+
+  #onMessage(thread: PoolThread, msg: ThreadToMain): void {
+    if (thread.dead) return; // a late message from a thread we gave up on: its runs are settled already
+    if (msg.type === 'ready') {
+      thread.ready = this.#anyReady = true;
+      for (const run of thread.runs.values()) this.#post(run);
+      return;
+    }
+    if (msg.type === 'load-failed') {
+      this.#failLoad(fromWire(msg.error));
+      return;
+    }
+    const run = thread.runs.get(msg.runId);
+    if (run === undefined) return; // progress or log after the run's end: nobody is listening any more
+    switch (msg.type) {
+      case 'progress': return callHook(() => run.hooks.onProgress(msg.progress));
+      case 'log': return callHook(() => run.hooks.onLog(msg.line));
+      case 'done': return this.#finish(run, undefined, msg.result);
+      case 'failed': return this.#finish(run, fromWire(msg.error), undefined);
+    }
+  }
+
+  #onExit(thread: PoolThread, code: number): void {
+    if (thread.dead) return; // we ended it, and settled its runs then
+    thread.dead = true;
+    const cause = thread.error ?? new Error(`exit code ${code}`);
+    if (!thread.ready && !this.#anyReady && !this.#closing) {
+      this.#failLoad(poolError('ERR_PROCESSOR_LOAD', `a worker thread exited (code ${code}) before its processor loaded`, { cause }));
+      for (const run of thread.runs.values()) this.#settle(run, this.#loadFailure());
+      return;
+    }
+    const what = thread.error instanceof Error ? `: ${thread.error.message}` : ` with code ${code}`;
+    for (const run of thread.runs.values()) {
+      this.#settle(run, { kind: 'crashed', error: poolError('ERR_THREAD_CRASHED', `the worker thread running job ${run.job.id} died${what}`, { cause }) });
+    }
+  }
+
+  /** Ends a thread that still has runs, settling each with `outcomeFor(run)` now rather than at its exit. */
+  #kill(thread: PoolThread, outcomeFor: (run: Run) => RunOutcome): void {
+    thread.dead = true;
+    void thread.worker.terminate();
+    for (const run of thread.runs.values()) this.#settle(run, outcomeFor(run));
+  }
+
+  /** Ends a thread with no runs: it exits by itself (shutdown), or is terminated if it is stuck. */
+  #shutdown(thread: PoolThread): void {
+    thread.dead = true;
+    thread.worker.postMessage({ type: 'shutdown' } satisfies MainToThread);
+    const stuck = setTimeout(() => void thread.worker.terminate(), this.#opts.abortGraceMs);
+    void thread.exited.then(() => clearTimeout(stuck));
+  }
+
+  #failLoad(cause: Error): void {
+    this.#loadError ??= cause;
+    for (const thread of this.#threads) {
+      if (!thread.ready && !thread.dead) this.#kill(thread, () => this.#loadFailure());
+    }
+    for (const run of this.#queue.splice(0)) this.#settle(run, this.#loadFailure());
+  }
+
+  /** A fresh error per job (callers may decorate theirs), all pointing at the one load error. */
+  #loadFailure(): RunOutcome {
+    const cause = this.#loadError!;
+    const ours = cause instanceof SpoolError && (cause.code as string) === 'ERR_PROCESSOR_LOAD';
+    const message = ours ? cause.message : `cannot load processor ${this.#threadData.processorUrl}: ${cause.message}`;
+    return { kind: 'failed', error: poolError('ERR_PROCESSOR_LOAD', message, { cause }) };
+  }
+
+  // timeouts, aborts, outcomes
+
+  #onTimeout(run: Run): void {
+    run.timer = undefined;
+    if (run.signalled !== undefined) return; // abort() came first: that is the story of this run
+    run.timedOut = true;
+    this.#signal(run, poolError('ERR_JOB_TIMEOUT', `job ${run.job.id} timed out after ${run.timeoutMs} ms`));
+  }
+
+  /** Aborts a run's signal, then gives it abortGraceMs to stop before its thread is terminated. */
+  #signal(run: Run, reason: SpoolError): void {
+    run.signalled = reason;
+    if (!run.posted) return this.#settle(run, { kind: 'failed', error: reason });
+    const thread = run.thread!;
+    thread.worker.postMessage({ type: 'abort', runId: run.id, reason: toWire(reason) } satisfies MainToThread);
+    run.graceTimer = setTimeout(() => {
+      const message = `the worker thread was terminated because job ${run.job.id} did not stop within ${this.#opts.abortGraceMs} ms of its abort`;
+      this.#kill(thread, (r) => ({ kind: 'crashed', error: r === run ? reason : poolError('ERR_THREAD_CRASHED', message) }));
+    }, this.#opts.abortGraceMs);
+  }
+
+  /** A `done` (error undefined) or `failed` message. */
+  #finish(run: Run, error: Error | undefined, result: unknown): void {
+    if (run.timedOut) {
+      const options = error === undefined ? undefined : { cause: error };
+      this.#settle(run, { kind: 'timeout', error: poolError('ERR_JOB_TIMEOUT', run.signalled!.message, options) });
+    } else if (error !== undefined) {
+      this.#settle(run, { kind: 'failed', error });
+    } else {
+      this.#settle(run, { kind: 'completed', result });
+    }
+  }
+
+  /** The one place a run ends. Frees its slot, retires or idles its thread, and dispatches the next queued run. */
+  #settle(run: Run, outcome: RunOutcome): void {
+    if (run.settled) return;
+    run.settled = true;
+    clearTimeout(run.timer);
+    clearTimeout(run.graceTimer);
+    const thread = run.thread;
+    if (thread !== undefined) {
+      thread.runs.delete(run.id);
+      this.#running--;
+      if (!thread.dead && thread.runs.size === 0) {
+        if (thread.retiring) this.#shutdown(thread);
+        else if (!this.#closing) thread.worker.unref(); // while closing, stay ref'd so close() sees the exit
+      }
+    }
+    run.resolve(outcome);
+    if (this.#running === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
+    this.#drain();
+  }
+
+  /** Resolves when no run is left, or after `graceMs` (undefined: no limit). */
+  #idleOrAfter(graceMs: number | undefined): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = graceMs === undefined ? undefined : setTimeout(resolve, graceMs);
+      this.#idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}
+
+/** A throwing hook is a bug in the caller; it must not take the pool's message handling down with it. */
+function callHook(call: () => void): void {
+  try {
+    call();
+  } catch (err) {
+    process.emitWarning(err instanceof Error ? err : String(err), { code: 'SPOOLQ_HOOK_THREW' });
+  }
+}
+
+function processorHref(processor: unknown): string {
+  if (processor instanceof URL) {
+    if (processor.protocol !== 'file:') throw invalidArg(`processor must be a file: URL, got ${processor.protocol}`);
+    return processor.href;
+  }
+  if (typeof processor === 'string' && processor.startsWith('file:')) return processorHref(new URL(processor));
+  if (typeof processor === 'string' && isAbsolute(processor)) return pathToFileURL(processor).href;
+  throw invalidArg('processor must be an absolute path, a file: URL string or a URL');
+}
+
+function positiveInt(value: unknown, name: string): number {
+  if (!Number.isSafeInteger(value) || (value as number) < 1) throw invalidArg(`${name} must be an integer >= 1`);
+  return value as number;
+}
+
+function positiveNumber(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw invalidArg(`${name} must be a number > 0`);
+  return value;
+}
+
+function nonNegative(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw invalidArg(`${name} must be a number >= 0`);
+  return value;
+}

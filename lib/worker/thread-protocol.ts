@@ -1,0 +1,82 @@
+/**
+ * thread-protocol: every message between the ThreadPool (main thread) and thread-entry (each worker_thread),
+ * written as types, and the job object a processor module is handed.
+ *
+ * Conversation of one thread
+ *   spawn, workerData = ThreadData
+ *   thread → ready                   the processor module imported and exports a processor
+ *          | load-failed             it did not; the pool terminates the thread and fails every job
+ *   main   → run (runId, job)        only after ready; many may be in flight, up to the pool's concurrency
+ *   thread → progress / log (runId)  in the order the processor called them, always before that run's end
+ *   thread → done | failed (runId)   exactly one per run, last message about that run
+ *   main   → abort (runId, reason)   the run's AbortSignal fires with the rebuilt reason; unknown runIds are ignored
+ *   main   → shutdown                only to a thread with no runs: it exits at once, code 0
+ *
+ * Runs are named by a runId the pool allocates, never by job id: the same job may be run twice at once (a lease
+ * lost, the job re-claimed while its first run still winds down) and the two must not be confused. One port
+ * carries everything, so messages arrive in the order they were posted; the pool relies on that to deliver all of
+ * a run's progress and log lines before its outcome.
+ *
+ * Everything here must survive structured clone: errors travel as WireError (error-wire.ts), never as Error.
+ */
+import type { WireError } from './error-wire.js';
+
+/** A job as the pool receives it and posts it to a thread. Structured-clonable. */
+export interface PoolJob {
+  id: string;
+  name: string;
+  data: unknown;
+  opts: Record<string, unknown>;
+  attemptsMade: number;
+  timestamp: number;
+  processedOn: number;
+  /** Progress reported by an earlier attempt; the thread's `job.progress` starts from it (default 0). */
+  progress?: number | object;
+}
+
+/** The thread's workerData. */
+export interface ThreadData {
+  /** The processor module, as a file: URL href (the pool resolves paths before spawning). */
+  processorUrl: string;
+}
+
+// main → thread
+
+export interface RunMessage { type: 'run'; runId: number; job: PoolJob }
+export interface AbortMessage { type: 'abort'; runId: number; reason: WireError }
+export interface ShutdownMessage { type: 'shutdown' }
+export type MainToThread = RunMessage | AbortMessage | ShutdownMessage;
+
+// thread → main
+
+export interface ReadyMessage { type: 'ready' }
+export interface LoadFailedMessage { type: 'load-failed'; error: WireError }
+export interface ProgressMessage { type: 'progress'; runId: number; progress: number | object }
+export interface LogMessage { type: 'log'; runId: number; line: string }
+export interface DoneMessage { type: 'done'; runId: number; result: unknown }
+export interface FailedMessage { type: 'failed'; runId: number; error: WireError }
+export type ThreadToMain = ReadyMessage | LoadFailedMessage | ProgressMessage | LogMessage | DoneMessage | FailedMessage;
+
+// what a processor module sees
+
+/** The job a processor running in a thread receives. `updateProgress` and `log` post to the main thread. */
+export interface ThreadJob {
+  readonly id: string;
+  readonly name: string;
+  readonly data: unknown;
+  readonly opts: Record<string, unknown>;
+  readonly attemptsMade: number;
+  readonly timestamp: number;
+  readonly processedOn: number;
+  /** The last value given to updateProgress (or the progress of an earlier attempt). */
+  progress: number | object;
+  updateProgress(progress: number | object): Promise<void>;
+  log(line: string): Promise<void>;
+}
+
+/**
+ * What a processor module exports: a default export or a named export `process` that is a ThreadProcessor, or a
+ * default export that is a map of them by job name.
+ */
+export type ThreadProcessor = (job: ThreadJob, signal: AbortSignal) => unknown;
+export type ThreadProcessorMap = Record<string, ThreadProcessor>;

@@ -1,0 +1,318 @@
+/**
+ * Worker: runs a queue's jobs, inline or in worker_threads, claiming them only through tickets (DESIGN §4,
+ * protocol in queue/tickets.ts). BullMQ-shaped: new Worker(name, processor, opts), events, close().
+ *
+ * The loop: the worker tells the owner's desk how many jobs it could start (its free slots); the desk cuts a
+ * ticket of at most that many and offers it; the worker claims it by rename, which makes the taken file its lease,
+ * renews every lease it holds every leaseMs/3, and runs the jobs. Each outcome goes back to the owner, which logs
+ * it only if the lease still holds. A lease found gone on renewal (the owner took it back) aborts that ticket's
+ * running jobs: their results would be ignored anyway, and their signals tell them to stop.
+ *
+ * Outcomes: completed; failed (retried after the job's backoff while attempts remain, unless the processor threw
+ * an UnrecoverableError); timed out (failed with ERR_JOB_TIMEOUT, retried like a failure); crashed (the thread
+ * died under it: logged as a stall, which counts an attempt, so a job that kills its thread every time ends
+ * failed instead of looping).
+ *
+ * close() is graceful: stop asking for work, hand back claimed jobs that have not started (RELEASE: no attempt
+ * counts), let running ones finish until closeTimeoutMs, then abort and hand back the rest.
+ */
+import { EventEmitter } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import { SpoolError, invalidArg } from '../errors.js';
+import type { WireError } from '../store/events.js';
+import type { JobMeta } from '../store/job-table.js';
+import { backoffDelay, type BackoffStrategy } from '../queue/backoff.js';
+import type { WorkerPort } from '../queue/desk.js';
+import { Job } from '../queue/job.js';
+import { intIn, resolveQueueOptions, validateQueueName, type BackoffOptions, type QueueOptions } from '../queue/options.js';
+import type { Owner } from '../queue/owner.js';
+import { acquireOwner, releaseOwner } from '../queue/registry.js';
+import type { TicketContent, TicketJob } from '../queue/tickets.js';
+import { toWire } from './error-wire.js';
+import { InlineRunner, PoolRunner, type Processor, type ProcessorMap, type Runner } from './runners.js';
+import { ThreadPool, type RunOutcome } from './thread-pool.js';
+
+export interface WorkerOptions extends QueueOptions {
+  /** Jobs at once (per thread, with threads). Default 1. */
+  concurrency?: number;
+  /** worker_threads to run a module processor in. Default 1 (only with a module processor). */
+  threads?: number;
+  maxJobsPerThread?: number;
+  maxHeapMb?: number;
+  /** After a timeout aborts a job's signal, how long before its thread is terminated. Default 1000 ms. */
+  abortGraceMs?: number;
+  /** Start processing at once. Default true; otherwise call run(). */
+  autorun?: boolean;
+  /** How long close() lets running jobs finish before handing them back. Default 30 s. */
+  closeTimeoutMs?: number;
+  settings?: { backoffStrategies?: Record<string, BackoffStrategy> };
+}
+
+const WORKER_KEYS = new Set(['concurrency', 'threads', 'maxJobsPerThread', 'maxHeapMb', 'abortGraceMs', 'autorun', 'closeTimeoutMs', 'settings']);
+
+interface Held {
+  takenName: string;
+  /** Jobs of the ticket not yet settled here. */
+  open: Set<string>;
+  lost: boolean;
+}
+
+interface Running {
+  ticket: string;
+  attempt: number;
+}
+
+export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitter {
+  readonly name: string;
+  readonly id = randomBytes(6).toString('hex');
+  readonly #key: string;
+  readonly #ownerP: Promise<Owner>;
+  #owner: Owner | undefined;
+  readonly #runner: Runner;
+  readonly #strategies: Record<string, BackoffStrategy> | undefined;
+  readonly #closeTimeoutMs: number;
+  readonly #inbox: Array<{ ticket: string; tj: TicketJob }> = [];
+  readonly #running = new Map<string, Running>();
+  readonly #held = new Map<string, Held>();
+  readonly #port: WorkerPort;
+  #renewTimer: NodeJS.Timeout | undefined;
+  #started = false;
+  #closing: Promise<void> | undefined;
+  #idleWaiters: Array<() => void> = [];
+
+  constructor(name: string, processor: Processor<DataType, ResultType> | ProcessorMap | string | URL, opts: WorkerOptions) {
+    super();
+    this.name = validateQueueName(name);
+    if (!opts || typeof opts !== 'object') throw invalidArg('options with a `dir` are required');
+    const queueOpts: Record<string, unknown> = {};
+    const own: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(opts)) (WORKER_KEYS.has(k) ? own : queueOpts)[k] = v;
+    const resolved = resolveQueueOptions(queueOpts);
+    const concurrency = intIn(opts.concurrency, 'concurrency', 1, 10_000, 1);
+    this.#closeTimeoutMs = intIn(opts.closeTimeoutMs, 'closeTimeoutMs', 0, 24 * 3600_000, 30_000);
+    this.#strategies = opts.settings?.backoffStrategies;
+    if (typeof processor === 'string' || processor instanceof URL) {
+      const threads = intIn(opts.threads, 'threads', 1, 1024, 1);
+      this.#runner = new PoolRunner(
+        new ThreadPool({
+          processor,
+          threads,
+          concurrency,
+          maxJobsPerThread: opts.maxJobsPerThread,
+          maxHeapMb: opts.maxHeapMb,
+          abortGraceMs: opts.abortGraceMs,
+        }),
+      );
+    } else if (typeof processor === 'function' || (processor && typeof processor === 'object')) {
+      if (opts.threads !== undefined) throw invalidArg('threads needs a processor module (a path or URL), not a function');
+      if (typeof processor === 'object') {
+        for (const [k, fn] of Object.entries(processor)) if (typeof fn !== 'function') throw invalidArg(`processor for '${k}' is not a function`);
+      }
+      this.#runner = new InlineRunner(processor as Processor | ProcessorMap, concurrency);
+    } else {
+      throw invalidArg('processor must be a function, a map of functions by job name, or a module path/URL');
+    }
+    this.#port = { id: this.id, want: 0, offer: (n, c) => this.#onOffer(n, c) };
+    const { key, owner } = acquireOwner(this.name, resolved);
+    this.#key = key;
+    this.#ownerP = owner.then((o) => {
+      this.#owner = o;
+      o.on('drained', this.#onDrained);
+      return o;
+    });
+    this.#ownerP.catch((err: Error) => this.#emitError(err));
+    if (opts.autorun !== false) void this.run();
+  }
+
+  /** Resolves once the queue is open. */
+  async waitUntilReady(): Promise<void> {
+    await this.#ownerP;
+  }
+
+  /** Starts claiming and processing (autorun does this for you). */
+  async run(): Promise<void> {
+    if (this.#started || this.#closing) return;
+    this.#started = true;
+    const owner = await this.#ownerP;
+    if (this.#closing) return;
+    owner.attach(this.#port);
+    const leaseMs = owner.opts.leaseMs;
+    this.#renewTimer = setInterval(() => this.#renew(), Math.max(10, Math.floor(leaseMs / 3)));
+    this.#renewTimer.unref();
+    this.emit('ready');
+    this.#pump();
+  }
+
+  get isRunning(): boolean {
+    return this.#started && !this.#closing;
+  }
+
+  /** Asks for as much work as there are free slots, and starts what is in hand. */
+  #pump(): void {
+    const owner = this.#owner;
+    if (!owner || this.#closing) return;
+    while (this.#inbox.length > 0 && this.#running.size < this.#runner.capacity) {
+      const { ticket, tj } = this.#inbox.shift()!;
+      this.#start(owner, ticket, tj);
+    }
+    this.#port.want = this.#runner.capacity - this.#running.size - this.#inbox.length;
+    if (this.#port.want > 0) owner.desk.dispatch();
+  }
+
+  #onOffer(name: string, content: TicketContent): void {
+    const owner = this.#owner;
+    if (!owner) return;
+    const takenName = owner.desk.files.claim(name, this.id);
+    if (takenName === undefined) return this.#pump(); // somebody else claimed it
+    owner.desk.claimed(content.ticket, takenName);
+    this.#held.set(content.ticket, { takenName, open: new Set(content.jobs.map((j) => j.id)), lost: false });
+    for (const tj of content.jobs) this.#inbox.push({ ticket: content.ticket, tj });
+    if (this.#closing) return;
+    this.#pump();
+  }
+
+  #start(owner: Owner, ticket: string, tj: TicketJob): void {
+    this.#running.set(tj.id, { ticket, attempt: tj.attempt });
+    void this.#process(owner, ticket, tj)
+      .catch((err: Error) => this.#emitError(err))
+      .finally(() => {
+        this.#running.delete(tj.id);
+        this.#settleLocal(ticket, tj.id);
+        if (this.#running.size === 0) for (const fn of this.#idleWaiters.splice(0)) fn();
+        this.#pump();
+      });
+  }
+
+  async #process(owner: Owner, ticket: string, tj: TicketJob): Promise<void> {
+    const meta = owner.table.jobs.get(tj.id);
+    if (!meta || meta.state !== 'active' || meta.ticket !== ticket) return;
+    const add = await owner.readAdd(meta);
+    const job = Job.forRun<DataType>(owner, meta, add.d as DataType);
+    this.emit('active', job, 'waiting');
+    const outcome = await this.#runner.run(
+      job as Job,
+      { id: job.id, name: job.name, data: job.data, opts: { ...job.opts }, attemptsMade: meta.attemptsMade, timestamp: job.timestamp, processedOn: meta.processedOn, progress: meta.progress as number | object },
+      meta.opts.timeout,
+      {
+        onProgress: (p) => {
+          job.progress = p;
+          void owner.progress(job.id, p).catch((err: Error) => this.#emitError(err));
+          this.emit('progress', job, p);
+        },
+        onLog: (line) => void owner.log(job.id, line).catch((err: Error) => this.#emitError(err)),
+      },
+    );
+    if (this.#held.get(ticket)?.lost) return; // the lease was taken back: the owner has already moved on
+    await this.#report(owner, ticket, tj, meta, job, outcome);
+  }
+
+  async #report(owner: Owner, ticket: string, tj: TicketJob, meta: JobMeta, job: Job<DataType>, outcome: RunOutcome): Promise<void> {
+    if (outcome.kind === 'completed') {
+      const done = owner.finish(ticket, tj.id, tj.attempt, { kind: 'completed', result: outcome.result ?? null });
+      if (!done) return;
+      await done;
+      job.returnvalue = outcome.result;
+      job.attemptsMade = tj.attempt;
+      job.finishedOn = Date.now();
+      this.emit('completed', job, outcome.result, 'active');
+      return;
+    }
+    const err = outcome.error;
+    job.failedReason = err.message;
+    job.attemptsMade = tj.attempt;
+    if (outcome.kind === 'crashed') {
+      // The thread died under the job: a stall (one attempt counted), like a worker process dying.
+      if (meta.state === 'active' && meta.ticket === ticket && meta.attemptsMade + 1 === tj.attempt) {
+        owner.desk.settled(ticket, tj.id);
+        await owner.stall(meta);
+      }
+      this.emit('failed', job, err, 'active');
+      return;
+    }
+    const unrecoverable = err.name === 'UnrecoverableError' || (err as { unrecoverable?: boolean }).unrecoverable === true;
+    let retryDelay: number | undefined;
+    if (!unrecoverable) {
+      try {
+        retryDelay = backoffDelay(meta.opts.backoff as BackoffOptions | undefined, tj.attempt, err, { id: job.id, name: job.name, data: job.data }, this.#strategies);
+      } catch (strategyErr) {
+        this.#emitError(strategyErr as Error);
+        retryDelay = undefined;
+      }
+    }
+    const wire: WireError = toWire(err);
+    const done = owner.finish(ticket, tj.id, tj.attempt, { kind: 'failed', error: wire, retryDelay });
+    if (!done) return;
+    await done;
+    this.emit('failed', job, err, 'active');
+  }
+
+  #settleLocal(ticket: string, id: string): void {
+    const held = this.#held.get(ticket);
+    if (!held) return;
+    held.open.delete(id);
+    if (held.open.size === 0) this.#held.delete(ticket);
+  }
+
+  /** Renews every lease held; a lease found gone aborts its ticket's running jobs. */
+  #renew(): void {
+    const owner = this.#owner;
+    if (!owner) return;
+    for (const [ticket, held] of this.#held) {
+      if (held.lost) continue;
+      let ok: boolean;
+      try {
+        ok = owner.desk.files.renew(held.takenName);
+      } catch (err) {
+        this.#emitError(err as Error);
+        continue;
+      }
+      if (ok) continue;
+      held.lost = true;
+      const reason = new SpoolError('ERR_LEASE_LOST', `the lease on ticket ${ticket} was taken back`);
+      for (const [id, r] of this.#running) if (r.ticket === ticket) this.#runner.abort(id, reason);
+      for (let i = this.#inbox.length - 1; i >= 0; i--) if (this.#inbox[i]!.ticket === ticket) this.#inbox.splice(i, 1);
+      for (const id of held.open) this.emit('stalled', id, 'active');
+    }
+  }
+
+  #onDrained = (): void => {
+    if (this.#started && !this.#closing) this.emit('drained');
+  };
+
+  #emitError(err: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+
+  /** Graceful: stop claiming, hand back unstarted jobs, let running ones finish until closeTimeoutMs. */
+  close(force = false): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#port.want = 0;
+      clearInterval(this.#renewTimer);
+      const owner = await this.#ownerP.catch(() => undefined);
+      if (owner) {
+        owner.detach(this.#port);
+        owner.off('drained', this.#onDrained);
+        for (const { ticket, tj } of this.#inbox.splice(0)) {
+          await owner.release(ticket, tj.id, tj.attempt);
+          this.#settleLocal(ticket, tj.id);
+        }
+        if (this.#running.size > 0 && !force) {
+          // Keep leases alive while jobs finish.
+          const renew = setInterval(() => this.#renew(), Math.max(10, Math.floor(owner.opts.leaseMs / 3)));
+          const deadline = new Promise<void>((r) => setTimeout(r, this.#closeTimeoutMs).unref());
+          await Promise.race([new Promise<void>((r) => this.#idleWaiters.push(r)), deadline]);
+          clearInterval(renew);
+        }
+        const reason = new SpoolError('ERR_LEASE_LOST', 'the worker is closing');
+        for (const [id, r] of [...this.#running]) {
+          this.#runner.abort(id, reason);
+          await owner.release(r.ticket, id, r.attempt);
+        }
+      }
+      await this.#runner.close(0);
+      await releaseOwner(this.#key);
+      this.emit('closed');
+    })();
+    return this.#closing;
+  }
+}
