@@ -65,6 +65,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
     this.#log = log;
     this.table = table;
     this.desk = new TicketDesk(this, dir, log.epoch);
+    this.setMaxListeners(0); // every Queue and Worker on this directory in the process listens here
     log.on('damage', (d) => this.emit('error', new SpoolError('ERR_CORRUPT_RECORD', `damaged log range quarantined: segment ${d.segmentId} [${d.offset}, ${d.end}) ${d.reason}`)));
   }
 
@@ -118,7 +119,9 @@ export class Owner extends EventEmitter<OwnerEvents> {
     const { ptr, done } = this.#log.appendTracked(type, payload ?? encodeEvent(event));
     this.#lastPtr = ptr;
     const job = this.table.apply(type, event, ptr);
-    if (++this.#sinceCheckpoint >= this.opts.checkpointEvery) this.#checkpoint();
+    // A checkpoint costs O(jobs); taking one every max(checkpointEvery, jobs) records keeps its cost per record
+    // constant however large the queue grows, and bounds replay on open to about as many records as there are jobs.
+    if (++this.#sinceCheckpoint >= Math.max(this.opts.checkpointEvery, this.table.jobs.size)) this.#checkpoint();
     return { job, done };
   }
 
@@ -159,7 +162,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
       const r = retry ? ts + outcome.retryDelay! : null;
       done = this.record(REC.FAIL, { id, a: attempt, e: outcome.error, r, ts }).done;
       this.emit('failed', { jobId: id, failedReason: outcome.error.message, final: !retry });
-      if (!retry && job.opts.deadLetter) done = done.then(() => this.#moveToDeadLetter(job, outcome.error));
+      if (!retry && job.opts.deadLetter) done = done.then(() => this.#moveToDeadLetter(job));
       if (retry) this.#afterReady(job);
     }
     this.desk.settled(ticket, id);
@@ -269,25 +272,35 @@ export class Owner extends EventEmitter<OwnerEvents> {
     for (const job of orphans) void this.stall(job).catch((err) => this.emit('error', err));
   }
 
-  async #moveToDeadLetter(job: JobMeta, error: WireError): Promise<void> {
-    const { Queue } = await import('./queue.js');
-    const add = await this.readAdd(job);
-    const dlq = new Queue(job.opts.deadLetter!, { ...this.#publicOpts() });
+  /**
+   * Moves a job whose attempts are exhausted to its dead-letter queue (same root directory): added there with its
+   * name and data under the id "<queue>:<id>" (so a repeat after a crash adds nothing), then removed here. A crash
+   * between the two leaves it in both, never in neither.
+   */
+  async #moveToDeadLetter(job: JobMeta): Promise<void> {
     try {
+      const add = await this.readAdd(job);
+      const dlq = await this.#deadLetterQueue(job.opts.deadLetter!);
       await dlq.add(add.n, add.d, { jobId: `${this.name}:${job.id}` });
       this.removeJobs([job.id]);
     } catch (err) {
       this.emit('error', err as Error);
-    } finally {
-      await dlq.close();
     }
-    void error;
   }
 
-  #publicOpts(): { dir: string } & Partial<ResolvedQueueOptions> {
-    const o = this.opts;
-    return { dir: o.dir, durability: o.durability, encryption: o.encryption, compression: o.compression };
+  /** One Queue handle per dead-letter queue, opened on first use and closed with this owner. */
+  #deadLetterQueue(name: string): Promise<import('./queue.js').Queue> {
+    let q = this.#deadLetters.get(name);
+    if (!q) {
+      q = import('./queue.js').then(({ Queue }) => {
+        const o = this.opts;
+        return new Queue(name, { dir: o.dir, durability: o.durability, encryption: o.encryption, compression: o.compression });
+      });
+      this.#deadLetters.set(name, q);
+    }
+    return q;
   }
+  readonly #deadLetters = new Map<string, Promise<import('./queue.js').Queue>>();
 
   // ---- workers
 
@@ -318,6 +331,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
     if (this.#closed) return;
     clearTimeout(this.#timer);
     this.desk.close();
+    for (const q of this.#deadLetters.values()) await (await q).close();
     await this.#checkpointing;
     if (this.#sinceCheckpoint > 0 && !this.#log.failure) await this.#checkpoint();
     this.#closed = true;

@@ -3,6 +3,9 @@
  * this process shares it, so opening a Queue and a Worker side by side just works. Reference-counted: the owner
  * closes (checkpoint, log closed, lock released) when the last of them closes. The first opener's options shape
  * the owner; later openers share it as it is.
+ *
+ * An acquire that arrives while the last holder's close is still running waits for that close and then opens a
+ * new owner: opening at once would find the lock still held by the closing one (ERR_LOCKED).
  */
 import * as path from 'node:path';
 import { Owner } from './owner.js';
@@ -14,14 +17,19 @@ interface Entry {
 }
 
 const owners = new Map<string, Entry>();
+const closing = new Map<string, Promise<void>>();
 
 export function acquireOwner(name: string, opts: ResolvedQueueOptions): { key: string; owner: Promise<Owner> } {
   const key = path.resolve(opts.dir, name);
   let entry = owners.get(key);
   if (!entry) {
-    entry = { owner: Owner.open(name, opts), refs: 0 };
-    owners.set(key, entry);
-    entry.owner.catch(() => owners.delete(key));
+    const prior = closing.get(key) ?? Promise.resolve();
+    const created: Entry = { owner: prior.then(() => Owner.open(name, opts)), refs: 0 };
+    entry = created;
+    owners.set(key, created);
+    created.owner.catch(() => {
+      if (owners.get(key) === created) owners.delete(key);
+    });
   }
   entry.refs++;
   return { key, owner: entry.owner };
@@ -32,6 +40,12 @@ export async function releaseOwner(key: string): Promise<void> {
   if (!entry) return;
   if (--entry.refs > 0) return;
   owners.delete(key);
-  const owner = await entry.owner.catch(() => undefined);
-  await owner?.close();
+  const done = entry.owner
+    .catch(() => undefined)
+    .then((owner) => owner?.close())
+    .finally(() => {
+      if (closing.get(key) === done) closing.delete(key);
+    });
+  closing.set(key, done);
+  await done;
 }
