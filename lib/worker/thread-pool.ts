@@ -82,6 +82,12 @@ const DEFAULT_ABORT_GRACE_MS = 1000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Where tsc puts the thread script: beside this file, in dist/lib/worker/. */
 const ENTRY_URL = new URL('./thread-entry.js', import.meta.url);
+/**
+ * Threads inherit this process's flags (loaders, --enable-source-maps…), except --input-type: it is only valid with
+ * -e/stdin input, and a thread inheriting it from `node --input-type=module -e …` dies resolving its own script.
+ */
+const THREAD_EXEC_ARGV = process.execArgv.filter((arg, i, all) =>
+  !arg.startsWith('--input-type') && !(i > 0 && all[i - 1] === '--input-type'));
 
 interface Run {
   readonly id: number;
@@ -134,7 +140,7 @@ export class ThreadPool {
   #threadsStarted = 0;
   #anyReady = false;
   /** Why the processor module cannot be used; once set, every job fails with ERR_PROCESSOR_LOAD. */
-  #loadError: Error | undefined;
+  #loadError: { message: string; cause?: unknown } | undefined;
   #closing = false;
   #closed: Promise<void> | undefined;
   #idleWaiters: Array<() => void> = [];
@@ -283,6 +289,7 @@ export class ThreadPool {
   #spawn(): PoolThread {
     const worker = new Worker(ENTRY_URL, {
       workerData: this.#threadData,
+      execArgv: THREAD_EXEC_ARGV,
       resourceLimits: this.#opts.maxHeapMb === undefined ? undefined : { maxOldGenerationSizeMb: this.#opts.maxHeapMb },
     });
     let markExited!: () => void;
@@ -311,7 +318,11 @@ export class ThreadPool {
       return;
     }
     if (msg.type === 'load-failed') {
-      this.#failLoad(fromWire(msg.error));
+      const error = fromWire(msg.error);
+      // The thread's own ERR_PROCESSOR_LOAD (no processor export) is the whole story; anything else is the cause.
+      this.#failLoad(error.code === 'ERR_PROCESSOR_LOAD'
+        ? { message: error.message }
+        : { message: `cannot load processor ${this.#threadData.processorUrl}: ${error.message}`, cause: error });
       return;
     }
     const run = thread.runs.get(msg.runId);
@@ -329,7 +340,8 @@ export class ThreadPool {
     thread.dead = true;
     const cause = thread.error ?? new Error(`exit code ${code}`);
     if (!thread.ready && !this.#anyReady && !this.#closing) {
-      this.#failLoad(poolError('ERR_PROCESSOR_LOAD', `a worker thread exited (code ${code}) before its processor loaded`, { cause }));
+      const message = `a worker thread exited (code ${code}) before processor ${this.#threadData.processorUrl} loaded`;
+      this.#failLoad({ message: thread.error instanceof Error ? `${message}: ${thread.error.message}` : message, cause });
       for (const run of thread.runs.values()) this.#settle(run, this.#loadFailure());
       return;
     }
@@ -354,20 +366,18 @@ export class ThreadPool {
     void thread.exited.then(() => clearTimeout(stuck));
   }
 
-  #failLoad(cause: Error): void {
-    this.#loadError ??= cause;
+  #failLoad(why: { message: string; cause?: unknown }): void {
+    this.#loadError ??= why;
     for (const thread of this.#threads) {
       if (!thread.ready && !thread.dead) this.#kill(thread, () => this.#loadFailure());
     }
     for (const run of this.#queue.splice(0)) this.#settle(run, this.#loadFailure());
   }
 
-  /** A fresh error per job (callers may decorate theirs), all pointing at the one load error. */
+  /** A fresh error per job (callers may decorate theirs), all with the one cause. */
   #loadFailure(): RunOutcome {
-    const cause = this.#loadError!;
-    const ours = cause instanceof SpoolError && (cause.code as string) === 'ERR_PROCESSOR_LOAD';
-    const message = ours ? cause.message : `cannot load processor ${this.#threadData.processorUrl}: ${cause.message}`;
-    return { kind: 'failed', error: poolError('ERR_PROCESSOR_LOAD', message, { cause }) };
+    const { message, cause } = this.#loadError!;
+    return { kind: 'failed', error: poolError('ERR_PROCESSOR_LOAD', message, cause === undefined ? undefined : { cause }) };
   }
 
   // timeouts, aborts, outcomes
