@@ -93,6 +93,7 @@ export function decodeCheckpoint(buf: Buffer): Checkpoint {
     position: { nextSeq: readU64(buf, 8), segmentId: readU64(buf, 16), offset: readU64(buf, 24) },
     epoch: buf.readUInt32LE(32),
     segments,
-    state: Buffer.from(buf.subarray(off + 4, off + 4 + stateLen)),
+    // A view, not a copy: the state of a large queue is tens of MB, and the caller decodes it and drops it.
+    state: buf.subarray(off + 4, off + 4 + stateLen),
   };
 }

@@ -63,6 +63,7 @@ export interface ResolvedLogOptions {
 }
 
 export const DEFAULT_MAX_SEGMENT_BYTES = 64 * 1024 * 1024;
+const EMPTY = Buffer.alloc(0);
 const MIN_SEGMENT_BYTES = 4096;
 const DEFAULT_COMPRESS_THRESHOLD = 256;
 
@@ -245,6 +246,17 @@ export class Log extends EventEmitter<LogEvents> {
     this.#assertOpen();
     if (!isPointer(ptr)) throw invalidArg('ptr must be a record pointer { seq, segmentId, offset, size }');
     return this.#reader.read(ptr);
+  }
+
+  /**
+   * The checkpoint's state, handed over once: the log forgets it so its buffer (tens of MB for a large queue) can
+   * be collected as soon as the caller has decoded it.
+   */
+  takeCheckpointState(): Buffer | undefined {
+    const cp = this.recovery.checkpoint;
+    const state = cp?.state;
+    if (cp) cp.state = EMPTY;
+    return state;
   }
 
   /**

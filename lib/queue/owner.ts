@@ -79,7 +79,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
       batchIntervalMs: opts.batchIntervalMs,
     });
     try {
-      const cp = log.recovery.checkpoint?.state;
+      const cp = log.takeCheckpointState();
       const table = cp && cp.length > 0 ? decodeSnapshot(cp) : new JobTable();
       let replayed = 0;
       let last: RecordPointer | undefined;

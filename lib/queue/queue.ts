@@ -9,7 +9,7 @@
 import { EventEmitter } from 'node:events';
 import { SpoolError, invalidArg } from '../errors.js';
 import { REC, encodeEvent, type AddEvent, type StoredJobOpts } from '../store/events.js';
-import { JOB_STATES, type JobMeta, type JobState } from '../store/job-table.js';
+import { JOB_STATES, JobMeta, type JobState } from '../store/job-table.js';
 import { Job } from './job.js';
 import { resolveJobOptions, resolveQueueOptions, validateQueueName, type JobsOptions, type QueueOptions, type ResolvedQueueOptions } from './options.js';
 import type { Owner, OwnerEvents } from './owner.js';
@@ -239,8 +239,8 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
   /** Removes every waiting job (and delayed ones too with delayed = true). Active and finished jobs stay. */
   async drain(delayed = false): Promise<void> {
     const owner = await this.#ready();
-    const ids = [...owner.table.byState.waiting].map((j) => j.id);
-    if (delayed) ids.push(...[...owner.table.byState.delayed].map((j) => j.id));
+    const ids = [...owner.table.jobsIn('waiting')].map((j) => j.id);
+    if (delayed) ids.push(...[...owner.table.jobsIn('delayed')].map((j) => j.id));
     await owner.removeJobs(ids).done;
   }
 
@@ -281,12 +281,7 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
 
 /** A job that is already gone again (removeOnComplete ran before add() resolved): its fields as added. */
 function synthetic(ev: AddEvent): JobMeta {
-  return {
-    id: ev.id, name: ev.n, opts: ev.o, state: 'completed', priority: ev.o.priority ?? 0, order: 0, runAt: 0,
-    attemptsMade: 0, stalls: 0, timestamp: ev.ts, processedOn: 0, finishedOn: 0, progress: 0,
-    ptr: { seq: 0, segmentId: 0, offset: 0, size: 0 }, resultPtr: undefined, failedReason: undefined,
-    failPtr: undefined, ticket: undefined, logPtrs: undefined, stamp: 0,
-  };
+  return new JobMeta(ev.id, ev.n, ev.o, 'completed', ev.o.priority ?? 0, 0, 0, ev.ts, { seq: 0, segmentId: 0, offset: 0, size: 0 });
 }
 
 interface Prepared {
@@ -314,7 +309,7 @@ function statesOf(types: JobType | JobType[]): JobState[] {
 
 /** A state's jobs in their natural order: waiting by priority then order, delayed by run time, others as kept. */
 function orderedState(owner: Owner, state: JobState): JobMeta[] {
-  const list = [...owner.table.byState[state]];
+  const list = [...owner.table.jobsIn(state)];
   if (state === 'waiting') list.sort((a, b) => a.priority - b.priority || a.order - b.order);
   else if (state === 'delayed') list.sort((a, b) => a.runAt - b.runAt || a.order - b.order);
   return list;

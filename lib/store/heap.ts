@@ -6,6 +6,9 @@
  * entry whose job's stamp has moved on since is stale: peek() and pop() drop stale entries as they surface.
  * Entries keep the keys their item had when pushed, so an item whose keys change later (a retried job gets a new
  * run time) cannot disturb the order of the entries around its stale one. Order: k1, then k2, both ascending.
+ *
+ * Struct of arrays: keys and stamps live in typed arrays beside one array of items, so a heap of a million jobs
+ * is four flat arrays rather than a million small entry objects for the garbage collector to trace.
  */
 
 export interface HeapItem {
@@ -13,88 +16,148 @@ export interface HeapItem {
   stamp: number;
 }
 
-interface Entry<T> {
-  item: T;
-  stamp: number;
-  k1: number;
-  k2: number;
-}
-
 export class LazyHeap<T extends HeapItem> {
-  readonly #k1: (item: T) => number;
-  readonly #k2: (item: T) => number;
-  #entries: Array<Entry<T>> = [];
+  readonly #k1Of: (item: T) => number;
+  readonly #k2Of: (item: T) => number;
+  #items: T[] = [];
+  #k1 = new Float64Array(16);
+  #k2 = new Float64Array(16);
+  #stamps = new Float64Array(16);
+  #n = 0;
 
   constructor(k1: (item: T) => number, k2: (item: T) => number) {
-    this.#k1 = k1;
-    this.#k2 = k2;
+    this.#k1Of = k1;
+    this.#k2Of = k2;
   }
 
   /** Entries including stale ones; an upper bound on the live count. */
   get size(): number {
-    return this.#entries.length;
+    return this.#n;
   }
 
   push(item: T): void {
-    const e = this.#entries;
-    e.push({ item, stamp: item.stamp, k1: this.#k1(item), k2: this.#k2(item) });
-    let i = e.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!this.#lessEntry(e[i]!, e[parent]!)) break;
-      [e[i], e[parent]] = [e[parent]!, e[i]!];
-      i = parent;
-    }
+    this.#reserve(this.#n + 1);
+    const i = this.#n++;
+    this.#set(i, item, this.#k1Of(item), this.#k2Of(item), item.stamp);
+    this.#siftUp(i);
   }
 
   /** The least live item, or undefined. */
   peek(): T | undefined {
     this.#dropStale();
-    return this.#entries[0]?.item;
+    return this.#n > 0 ? this.#items[0] : undefined;
   }
 
   pop(): T | undefined {
     this.#dropStale();
-    return this.#popRaw()?.item;
+    if (this.#n === 0) return undefined;
+    const top = this.#items[0]!;
+    this.#removeTop();
+    return top;
   }
 
   /** Live items, in no particular order. */
   *items(): IterableIterator<T> {
-    for (const e of this.#entries) if (e.stamp === e.item.stamp) yield e.item;
+    for (let i = 0; i < this.#n; i++) {
+      const item = this.#items[i]!;
+      if (this.#stamps[i] === item.stamp) yield item;
+    }
   }
 
   clear(): void {
-    this.#entries = [];
+    this.#items = [];
+    this.#n = 0;
+  }
+
+  /** Replaces the contents with `items` in O(n) (Floyd's heapify), for loading a snapshot. */
+  rebuild(items: T[]): void {
+    this.#items = new Array(items.length);
+    this.#n = 0;
+    this.#reserve(items.length);
+    for (const item of items) this.#set(this.#n++, item, this.#k1Of(item), this.#k2Of(item), item.stamp);
+    for (let i = (this.#n >> 1) - 1; i >= 0; i--) this.#siftDown(i);
+  }
+
+  #reserve(n: number): void {
+    if (n <= this.#k1.length) return;
+    const cap = Math.max(n, this.#k1.length * 2);
+    for (const key of ['k1', 'k2', 'stamps'] as const) {
+      const old = key === 'k1' ? this.#k1 : key === 'k2' ? this.#k2 : this.#stamps;
+      const grown = new Float64Array(cap);
+      grown.set(old.subarray(0, this.#n));
+      if (key === 'k1') this.#k1 = grown;
+      else if (key === 'k2') this.#k2 = grown;
+      else this.#stamps = grown;
+    }
+  }
+
+  #set(i: number, item: T, k1: number, k2: number, stamp: number): void {
+    this.#items[i] = item;
+    this.#k1[i] = k1;
+    this.#k2[i] = k2;
+    this.#stamps[i] = stamp;
+  }
+
+  #less(a: number, b: number): boolean {
+    const a1 = this.#k1[a]!;
+    const b1 = this.#k1[b]!;
+    return a1 < b1 || (a1 === b1 && this.#k2[a]! < this.#k2[b]!);
+  }
+
+  #swap(a: number, b: number): void {
+    const items = this.#items;
+    const item = items[a]!;
+    items[a] = items[b]!;
+    items[b] = item;
+    const k1 = this.#k1;
+    const k2 = this.#k2;
+    const st = this.#stamps;
+    let v = k1[a]!;
+    k1[a] = k1[b]!;
+    k1[b] = v;
+    v = k2[a]!;
+    k2[a] = k2[b]!;
+    k2[b] = v;
+    v = st[a]!;
+    st[a] = st[b]!;
+    st[b] = v;
   }
 
   #dropStale(): void {
-    const e = this.#entries;
-    while (e.length > 0 && e[0]!.stamp !== e[0]!.item.stamp) this.#popRaw();
+    while (this.#n > 0 && this.#stamps[0] !== this.#items[0]!.stamp) this.#removeTop();
   }
 
-  #lessEntry(a: Entry<T>, b: Entry<T>): boolean {
-    return a.k1 < b.k1 || (a.k1 === b.k1 && a.k2 < b.k2);
-  }
-
-  #popRaw(): Entry<T> | undefined {
-    const e = this.#entries;
-    if (e.length === 0) return undefined;
-    const top = e[0]!;
-    const last = e.pop()!;
-    if (e.length > 0) {
-      e[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < e.length && this.#lessEntry(e[l]!, e[m]!)) m = l;
-        if (r < e.length && this.#lessEntry(e[r]!, e[m]!)) m = r;
-        if (m === i) break;
-        [e[i], e[m]] = [e[m]!, e[i]!];
-        i = m;
-      }
+  #removeTop(): void {
+    const last = --this.#n;
+    if (last > 0) {
+      this.#set(0, this.#items[last]!, this.#k1[last]!, this.#k2[last]!, this.#stamps[last]!);
+      this.#items.length = last; // drop the moved reference so removed jobs can be collected
+      this.#siftDown(0);
+    } else {
+      this.#items.length = 0;
     }
-    return top;
+  }
+
+  #siftUp(i: number): void {
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.#less(i, parent)) return;
+      this.#swap(i, parent);
+      i = parent;
+    }
+  }
+
+  #siftDown(i: number): void {
+    const n = this.#n;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < n && this.#less(l, m)) m = l;
+      if (r < n && this.#less(r, m)) m = r;
+      if (m === i) return;
+      this.#swap(i, m);
+      i = m;
+    }
   }
 }

@@ -4,7 +4,7 @@
  * table, and the owner applies each record here at the moment it appends it, in the same order.
  *
  * Owns: the table (id → JobMeta), the ready heap (priority, then order added), the delayed heap (run time, then
- * order), and per-state sets in insertion order (so completed and failed list oldest first). Job data is NOT
+ * order), and sets of active, completed and failed jobs in insertion order (so they list oldest first). Job data is NOT
  * here: each job points at its ADD record, and results and failures point at theirs (DESIGN §3), so memory grows
  * with the number of live jobs, not their size.
  *
@@ -13,6 +13,7 @@
  */
 import type { RecordPointer } from '../log/writer.js';
 import { LazyHeap, type HeapItem } from './heap.js';
+import { JobIndex } from './job-index.js';
 import {
   REC,
   type ActiveEvent,
@@ -26,7 +27,25 @@ import {
 export type JobState = 'waiting' | 'delayed' | 'active' | 'completed' | 'failed';
 export const JOB_STATES: readonly JobState[] = ['waiting', 'delayed', 'active', 'completed', 'failed'];
 
-export interface JobMeta extends HeapItem {
+/** Fields most jobs never set (a waiting job has none of them): kept apart so a waiting job stays small. */
+class JobExtra {
+  stalls = 0;
+  processedOn = 0;
+  finishedOn = 0;
+  progress: unknown = 0;
+  resultPtr: RecordPointer | undefined = undefined;
+  failedReason: string | undefined = undefined;
+  failPtr: RecordPointer | undefined = undefined;
+  ticket: string | undefined = undefined;
+  logPtrs: RecordPointer[] | undefined = undefined;
+}
+
+/**
+ * One job in the table. A class with a fixed shape: the ADD record's pointer is held inline (four numbers, not
+ * an object) and the rarely set fields live in a JobExtra made on first write, because a queue of a million
+ * waiting jobs is a million of these (see benchmarks/README.md, queue scale).
+ */
+export class JobMeta implements HeapItem {
   id: string;
   name: string;
   opts: StoredJobOpts;
@@ -36,36 +55,81 @@ export interface JobMeta extends HeapItem {
   order: number;
   /** When a delayed job becomes ready (ms since the epoch); 0 when not delayed. */
   runAt: number;
-  attemptsMade: number;
-  stalls: number;
+  attemptsMade = 0;
   timestamp: number;
-  processedOn: number;
-  finishedOn: number;
-  progress: unknown;
+  stamp = 0;
+  #addSeq: number;
+  #addSegment: number;
+  #addOffset: number;
+  #addSize: number;
+  #x: JobExtra | undefined = undefined;
+
+  constructor(id: string, name: string, opts: StoredJobOpts, state: JobState, priority: number, order: number,
+    runAt: number, timestamp: number, ptr: RecordPointer) {
+    this.id = id;
+    this.name = name;
+    this.opts = opts;
+    this.state = state;
+    this.priority = priority;
+    this.order = order;
+    this.runAt = runAt;
+    this.timestamp = timestamp;
+    this.#addSeq = ptr.seq;
+    this.#addSegment = ptr.segmentId;
+    this.#addOffset = ptr.offset;
+    this.#addSize = ptr.size;
+  }
+
   /** The ADD record: name, data, options. */
-  ptr: RecordPointer;
-  resultPtr: RecordPointer | undefined;
-  failedReason: string | undefined;
-  failPtr: RecordPointer | undefined;
+  get ptr(): RecordPointer {
+    return { seq: this.#addSeq, segmentId: this.#addSegment, offset: this.#addOffset, size: this.#addSize };
+  }
+
+  #extra(): JobExtra {
+    return (this.#x ??= new JobExtra());
+  }
+
+  get stalls(): number { return this.#x?.stalls ?? 0; }
+  set stalls(v: number) { if (v !== 0 || this.#x) this.#extra().stalls = v; }
+  get processedOn(): number { return this.#x?.processedOn ?? 0; }
+  set processedOn(v: number) { if (v !== 0 || this.#x) this.#extra().processedOn = v; }
+  get finishedOn(): number { return this.#x?.finishedOn ?? 0; }
+  set finishedOn(v: number) { if (v !== 0 || this.#x) this.#extra().finishedOn = v; }
+  get progress(): unknown { return this.#x?.progress ?? 0; }
+  set progress(v: unknown) { if (v !== 0 || this.#x) this.#extra().progress = v; }
+  get resultPtr(): RecordPointer | undefined { return this.#x?.resultPtr; }
+  set resultPtr(v: RecordPointer | undefined) { if (v !== undefined || this.#x) this.#extra().resultPtr = v; }
+  get failedReason(): string | undefined { return this.#x?.failedReason; }
+  set failedReason(v: string | undefined) { if (v !== undefined || this.#x) this.#extra().failedReason = v; }
+  get failPtr(): RecordPointer | undefined { return this.#x?.failPtr; }
+  set failPtr(v: RecordPointer | undefined) { if (v !== undefined || this.#x) this.#extra().failPtr = v; }
   /** The ticket holding the job while active. */
-  ticket: string | undefined;
-  logPtrs: RecordPointer[] | undefined;
+  get ticket(): string | undefined { return this.#x?.ticket; }
+  set ticket(v: string | undefined) { if (v !== undefined || this.#x) this.#extra().ticket = v; }
+  get logPtrs(): RecordPointer[] | undefined { return this.#x?.logPtrs; }
+  set logPtrs(v: RecordPointer[] | undefined) { if (v !== undefined || this.#x) this.#extra().logPtrs = v; }
 }
 
 export class JobTable {
-  readonly jobs = new Map<string, JobMeta>();
+  readonly jobs = new JobIndex<JobMeta>();
   readonly ready = new LazyHeap<JobMeta>((j) => j.priority, (j) => j.order);
   readonly delayed = new LazyHeap<JobMeta>((j) => j.runAt, (j) => j.order);
-  readonly byState: Record<JobState, Set<JobMeta>> = {
-    waiting: new Set(),
-    delayed: new Set(),
+  /**
+   * Active, completed and failed jobs in insertion order. Waiting and delayed jobs are not kept in sets too: the
+   * heaps hold exactly them (their live entries), and a million waiting jobs should cost one index, not two.
+   */
+  readonly byState: Record<'active' | 'completed' | 'failed', Set<JobMeta>> = {
     active: new Set(),
     completed: new Set(),
     failed: new Set(),
   };
+  #waiting = 0;
+  #delayed = 0;
   paused = false;
   /** Identical option objects are shared between jobs (addBulk gives thousands the same options). */
   readonly #interned = new Map<string, StoredJobOpts>();
+  /** Job names too: JSON.parse makes a new string per record. */
+  readonly #names = new Map<string, string>();
 
   /**
    * Folds one record. Returns the job it changed (for events), or undefined when it changed none: a record for
@@ -132,7 +196,7 @@ export class JobTable {
       }
       case REC.LOG: {
         const job = this.jobs.get((ev as { id: string }).id);
-        if (job) (job.logPtrs ??= []).push(ptr);
+        if (job) job.logPtrs = [...(job.logPtrs ?? []), ptr];
         return job;
       }
       case REC.REMOVE: {
@@ -184,10 +248,23 @@ export class JobTable {
     }
   }
 
-  /** Inserts a job as a snapshot holds it (snapshot.ts). */
-  load(job: JobMeta): void {
-    this.jobs.set(job.id, job);
-    this.#enter(job, job.state);
+  /**
+   * Fills an empty table from a snapshot (snapshot.ts): jobs in each state's set order. The heaps are built in
+   * one O(n) pass rather than n pushes, which matters at a million waiting jobs.
+   */
+  loadAll(jobs: JobMeta[]): void {
+    const waiting: JobMeta[] = [];
+    const delayed: JobMeta[] = [];
+    for (const job of jobs) {
+      this.jobs.set(job.id, job);
+      if (job.state === 'waiting') waiting.push(job);
+      else if (job.state === 'delayed') delayed.push(job);
+      else this.byState[job.state].add(job);
+    }
+    this.ready.rebuild(waiting);
+    this.delayed.rebuild(delayed);
+    this.#waiting = waiting.length;
+    this.#delayed = delayed.length;
   }
 
   /** Moves delayed jobs whose run time is ≤ now to waiting; returns them. */
@@ -208,34 +285,23 @@ export class JobTable {
   }
 
   count(state: JobState): number {
+    if (state === 'waiting') return this.#waiting;
+    if (state === 'delayed') return this.#delayed;
     return this.byState[state].size;
+  }
+
+  /** The jobs in a state: waiting and delayed in no particular order, the others in insertion order. */
+  jobsIn(state: JobState): Iterable<JobMeta> {
+    if (state === 'waiting') return this.ready.items();
+    if (state === 'delayed') return this.delayed.items();
+    return this.byState[state];
   }
 
   #add(e: AddEvent, ptr: RecordPointer): JobMeta | undefined {
     if (this.jobs.has(e.id)) return undefined;
     const delay = e.o.delay ?? 0;
-    const job: JobMeta = {
-      id: e.id,
-      name: e.n,
-      opts: this.#intern(e.o),
-      state: 'waiting',
-      priority: e.o.priority ?? 0,
-      order: ptr.seq,
-      runAt: delay > 0 ? e.ts + delay : 0,
-      attemptsMade: 0,
-      stalls: 0,
-      timestamp: e.ts,
-      processedOn: 0,
-      finishedOn: 0,
-      progress: 0,
-      ptr,
-      resultPtr: undefined,
-      failedReason: undefined,
-      failPtr: undefined,
-      ticket: undefined,
-      logPtrs: undefined,
-      stamp: 0,
-    };
+    const runAt = delay > 0 ? e.ts + delay : 0;
+    const job = new JobMeta(e.id, this.#name(e.n), this.#intern(e.o), 'waiting', e.o.priority ?? 0, ptr.seq, runAt, e.ts, ptr);
     this.jobs.set(job.id, job);
     this.#enter(job, job.runAt > 0 ? 'delayed' : 'waiting');
     return job;
@@ -247,21 +313,33 @@ export class JobTable {
   }
 
   #move(job: JobMeta, to: JobState): void {
-    this.byState[job.state].delete(job);
-    job.stamp++; // any heap entry of its old state is stale now
+    this.#leave(job);
     this.#enter(job, to);
   }
 
   #enter(job: JobMeta, state: JobState): void {
     job.state = state;
-    this.byState[state].add(job);
-    if (state === 'waiting') this.ready.push(job);
-    else if (state === 'delayed') this.delayed.push(job);
+    if (state === 'waiting') {
+      this.#waiting++;
+      this.ready.push(job);
+    } else if (state === 'delayed') {
+      this.#delayed++;
+      this.delayed.push(job);
+    } else {
+      this.byState[state].add(job);
+    }
+  }
+
+  /** Takes the job out of its state's index; any heap entry it had is stale from here. */
+  #leave(job: JobMeta): void {
+    if (job.state === 'waiting') this.#waiting--;
+    else if (job.state === 'delayed') this.#delayed--;
+    else this.byState[job.state].delete(job);
+    job.stamp++;
   }
 
   #delete(job: JobMeta): void {
-    this.byState[job.state].delete(job);
-    job.stamp++;
+    this.#leave(job);
     this.jobs.delete(job.id);
   }
 
@@ -275,6 +353,13 @@ export class JobTable {
       if (set.size <= count) break;
       this.#delete(old);
     }
+  }
+
+  #name(n: string): string {
+    const known = this.#names.get(n);
+    if (known !== undefined) return known;
+    if (this.#names.size < 10_000) this.#names.set(n, n);
+    return n;
   }
 
   #intern(o: StoredJobOpts): StoredJobOpts {
