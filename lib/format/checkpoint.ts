@@ -22,7 +22,7 @@
  * was since rewritten by compaction) is ignored and the log is replayed from the start instead.
  */
 import { SpoolError } from '../errors.js';
-import { crc32 } from './crc32.js';
+import { crc32, crc32Continue } from './crc32.js';
 import { readU64, writeU64 } from './record.js';
 
 export const CHECKPOINT_MAGIC = Buffer.from('SPQI', 'latin1');
@@ -44,27 +44,33 @@ export interface Checkpoint {
 }
 
 export function encodeCheckpoint(cp: Checkpoint): Buffer {
+  return Buffer.concat(encodeCheckpointParts(cp));
+}
+
+/**
+ * The checkpoint as [head, state, crc] so a writer can write them in turn: the state of a large queue is tens of
+ * MB, and concatenating would hold it twice. The crc is computed over head and state in two steps.
+ */
+export function encodeCheckpointParts(cp: Checkpoint): [Buffer, Buffer, Buffer] {
   const n = cp.segments.length;
-  const size = 40 + 12 * n + 4 + cp.state.length + 4;
-  const buf = Buffer.alloc(size);
-  CHECKPOINT_MAGIC.copy(buf, 0);
-  buf.writeUInt16LE(CHECKPOINT_VERSION, 4);
-  writeU64(buf, 8, cp.position.nextSeq);
-  writeU64(buf, 16, cp.position.segmentId);
-  writeU64(buf, 24, cp.position.offset);
-  buf.writeUInt32LE(cp.epoch >>> 0, 32);
-  buf.writeUInt32LE(n, 36);
+  const head = Buffer.alloc(40 + 12 * n + 4);
+  CHECKPOINT_MAGIC.copy(head, 0);
+  head.writeUInt16LE(CHECKPOINT_VERSION, 4);
+  writeU64(head, 8, cp.position.nextSeq);
+  writeU64(head, 16, cp.position.segmentId);
+  writeU64(head, 24, cp.position.offset);
+  head.writeUInt32LE(cp.epoch >>> 0, 32);
+  head.writeUInt32LE(n, 36);
   let off = 40;
   for (const s of cp.segments) {
-    writeU64(buf, off, s.segmentId);
-    buf.writeUInt32LE(s.generation >>> 0, off + 8);
+    writeU64(head, off, s.segmentId);
+    head.writeUInt32LE(s.generation >>> 0, off + 8);
     off += 12;
   }
-  buf.writeUInt32LE(cp.state.length, off);
-  cp.state.copy(buf, off + 4);
-  off += 4 + cp.state.length;
-  buf.writeUInt32LE(crc32(buf, 0, off), off);
-  return buf;
+  head.writeUInt32LE(cp.state.length, off);
+  const tail = Buffer.alloc(4);
+  tail.writeUInt32LE(crc32Continue(cp.state, crc32(head)), 0);
+  return [head, cp.state, tail];
 }
 
 /** Throws ERR_CORRUPT_RECORD, ERR_NOT_A_LOG or ERR_UNSUPPORTED_VERSION; callers treat all three as "no index". */

@@ -62,5 +62,18 @@ export function crc32(buf: Uint8Array, start = 0, end = buf.length): number {
   return native(start === 0 && end === buf.length ? buf : buf.subarray(start, end)) >>> 0;
 }
 
+/** CRC-32 of `buf` continuing from the CRC `previous` of the bytes before it. */
+export function crc32Continue(buf: Uint8Array, previous: number): number {
+  if (native) return native(buf, previous) >>> 0;
+  return crc32JsFrom(buf, previous);
+}
+
+function crc32JsFrom(buf: Uint8Array, previous: number): number {
+  const t = TABLES;
+  let crc = ~previous;
+  for (let i = 0; i < buf.length; i++) crc = t[(crc ^ buf[i]!) & 0xff]! ^ (crc >>> 8);
+  return ~crc >>> 0;
+}
+
 /** The JavaScript implementation, exposed for the test that checks it agrees with zlib. */
 export const crc32Fallback = (buf: Uint8Array, start = 0, end = buf.length): number => crc32Js(buf, start, end);

@@ -6,7 +6,7 @@
  * the caller replays the log from the start, and the reason is reported.
  */
 import { SpoolError, ioError } from '../errors.js';
-import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from '../format/checkpoint.js';
+import { decodeCheckpoint, encodeCheckpointParts, type Checkpoint } from '../format/checkpoint.js';
 import { replaceFileAtomic, type Fs } from './fs.js';
 
 export function readCheckpointFile(fs: Fs, file: string): { checkpoint?: Checkpoint; error?: string } {
@@ -26,5 +26,5 @@ export function readCheckpointFile(fs: Fs, file: string): { checkpoint?: Checkpo
 }
 
 export function writeCheckpointFile(fs: Fs, file: string, cp: Checkpoint): void {
-  replaceFileAtomic(fs, file, encodeCheckpoint(cp));
+  replaceFileAtomic(fs, file, encodeCheckpointParts(cp));
 }

@@ -85,12 +85,16 @@ export function readFully(fs: Fs, fd: number, buf: Buffer, off: number, len: num
  * Replaces `file` atomically: file.tmp written and fsynced, renamed over file, directory fsynced. A crash leaves
  * the old file or the new one (and maybe a stale .tmp, which recovery removes).
  */
-export function replaceFileAtomic(fs: Fs, file: string, data: Buffer): void {
+export function replaceFileAtomic(fs: Fs, file: string, data: Buffer | Buffer[]): void {
   const tmp = file + '.tmp';
   let fd: number | undefined;
   try {
     fd = fs.openSync(tmp, 'w');
-    writeFully(fs, fd, data, 0, data.length, 0);
+    let at = 0;
+    for (const part of Array.isArray(data) ? data : [data]) {
+      writeFully(fs, fd, part, 0, part.length, at);
+      at += part.length;
+    }
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     fd = undefined;
