@@ -36,6 +36,11 @@ export const ERROR_CODES = {
   ERR_JOB_TIMEOUT: 'ERR_JOB_TIMEOUT',
   /** The worker's claim on the job was taken back (its lease expired) or the worker is closing. */
   ERR_LEASE_LOST: 'ERR_LEASE_LOST',
+  /** A job's signal was aborted by its Worker (lease lost, close) and, in a thread, it did not stop in time. */
+  ERR_JOB_ABORTED: 'ERR_JOB_ABORTED',
+  /** The worker_thread running a job died: process.exit, an uncaught error, out of memory, or a neighbouring job
+   *  that ignored its abort got the thread terminated. The job counts as stalled. */
+  ERR_THREAD_CRASHED: 'ERR_THREAD_CRASHED',
   /** A processor module could not be loaded in a worker thread. */
   ERR_PROCESSOR_LOAD: 'ERR_PROCESSOR_LOAD',
   /** No processor handles a job of this name (a map of handlers without one for it). */

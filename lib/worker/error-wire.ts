@@ -87,20 +87,10 @@ function isErrorLike(value: unknown): boolean {
   return value instanceof Error || (typeof value === 'object' && value !== null && typeof (value as { message?: unknown }).message === 'string');
 }
 
-/**
- * Codes the thread pool adds. TODO(lead): move these into ERROR_CODES in lib/errors.ts, with the "when" lines
- * below, and this cast goes away.
- *   ERR_JOB_TIMEOUT     a job ran past its timeout (the abort reason its signal carries, and its outcome's error).
- *   ERR_JOB_ABORTED     a job's signal was aborted by its Worker (lease lost, close).
- *   ERR_THREAD_CRASHED  the worker_thread running a job died: process.exit, an uncaught error, out of memory, or a
- *                       neighbouring job that ignored its abort got the thread terminated.
- *   ERR_PROCESSOR_LOAD  the processor module cannot be imported or exports no processor.
- *   ERR_NO_HANDLER      a processor map has no handler for the job's name.
- * ERR_CLOSED (already in errors.ts) is used for jobs the pool's close() cut short or never started.
- */
+/** The codes the thread pool reports (their "when" lines are in lib/errors.ts). */
 export type PoolErrorCode =
   | 'ERR_JOB_TIMEOUT' | 'ERR_JOB_ABORTED' | 'ERR_THREAD_CRASHED' | 'ERR_PROCESSOR_LOAD' | 'ERR_NO_HANDLER' | 'ERR_CLOSED';
 
 export function poolError(code: PoolErrorCode, message: string, options?: { cause?: unknown }): SpoolError {
-  return new SpoolError(code as SpoolErrorCode, message, options);
+  return new SpoolError(code, message, options);
 }

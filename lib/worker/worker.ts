@@ -18,6 +18,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
+import * as path from 'node:path';
 import { SpoolError, invalidArg } from '../errors.js';
 import type { WireError } from '../store/events.js';
 import type { JobMeta } from '../store/job-table.js';
@@ -93,9 +94,11 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
     this.#strategies = opts.settings?.backoffStrategies;
     if (typeof processor === 'string' || processor instanceof URL) {
       const threads = intIn(opts.threads, 'threads', 1, 1024, 1);
+      // A relative path is taken from the current directory, as node would for a script path.
+      const module = typeof processor === 'string' && !processor.startsWith('file:') ? path.resolve(processor) : processor;
       this.#runner = new PoolRunner(
         new ThreadPool({
-          processor,
+          processor: module,
           threads,
           concurrency,
           maxJobsPerThread: opts.maxJobsPerThread,
@@ -220,7 +223,12 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
     const err = outcome.error;
     job.failedReason = err.message;
     job.attemptsMade = tj.attempt;
-    if (outcome.kind === 'crashed') {
+    const code = (err as { code?: unknown }).code;
+    if (outcome.kind === 'crashed' && code === 'ERR_CLOSED') {
+      // Cut off or never started because the pool closed: hand it back, no attempt counted.
+      if (owner.release(ticket, tj.id, tj.attempt)) return;
+    }
+    if (outcome.kind === 'crashed' && code === 'ERR_THREAD_CRASHED') {
       // The thread died under the job: a stall (one attempt counted), like a worker process dying.
       if (meta.state === 'active' && meta.ticket === ticket && meta.attemptsMade + 1 === tj.attempt) {
         owner.desk.settled(ticket, tj.id);
@@ -229,6 +237,8 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
       this.emit('failed', job, err, 'active');
       return;
     }
+    // Anything else is a failure of the attempt, retried per its backoff: a processor that threw, a timeout
+    // (also one it ignored until its thread was terminated), an abort it did not survive.
     const unrecoverable = err.name === 'UnrecoverableError' || (err as { unrecoverable?: boolean }).unrecoverable === true;
     let retryDelay: number | undefined;
     if (!unrecoverable) {
