@@ -5,7 +5,8 @@
  * Per sealed segment, oldest first:
  *   - damaged (any range that is not a record): left alone, for verify to report and an operator to inspect;
  *   - no live record: the file is unlinked and the directory fsynced;
- *   - live bytes below `sparseRatio` of its record bytes: rewritten as generation g+1 under the same name.
+ *   - live bytes below `sparseRatio` of its record bytes, or `mustRewrite` says so: rewritten as generation g+1
+ *     under the same name.
  *
  * The rewrite protocol, with what a crash at each step leaves:
  *   1. create <name>.tmp (O_EXCL), write a header with generation g+1, then copy the live records' bytes exactly
@@ -37,6 +38,15 @@ import type { RecordCodec } from '../codec/record-codec.js';
 export interface CompactOptions {
   /** Rewrite a segment when its live bytes are below this share of its record bytes. Default 0.5. */
   sparseRatio?: number;
+  /**
+   * Called once per segment, oldest first, as soon as its fate is done and durable: 'kept' (dense enough),
+   * 'damaged' (left alone), 'deleted', or 'rewritten' with the new pointers of the records that moved. isLive
+   * has been called for every record of the segment before this. Callers that hold pointers apply `moved` here,
+   * before any other code runs: compaction yields to the event loop between segments.
+   */
+  onSegment?: (segmentId: number, action: 'kept' | 'damaged' | 'deleted' | 'rewritten', moved: Map<number, RecordPointer>) => void;
+  /** Asked after a segment is judged: true rewrites it even when it is dense (it holds a record that must go). */
+  mustRewrite?: (segmentId: number) => boolean;
 }
 
 export interface CompactionResult {
@@ -75,6 +85,7 @@ export interface CompactRun extends CompactOptions {
 }
 
 const COPY_SLICE_BYTES = 4 * 1024 * 1024;
+const NONE_MOVED: Map<number, RecordPointer> = new Map();
 
 export async function compactLog(fs: Fs, logDir: string, run: CompactRun): Promise<CompactionResult> {
   const result: CompactionResult = {
@@ -122,6 +133,7 @@ async function compactSegments(fs: Fs, logDir: string, run: CompactRun, result: 
       if (damaged) {
         result.skippedDamaged.push(segmentId);
         result.bytesAfter += fileSize;
+        run.onSegment?.(segmentId, 'damaged', NONE_MOVED);
         continue;
       }
       const recordBytes = scan.end - SEGMENT_HEADER_BYTES;
@@ -131,15 +143,18 @@ async function compactSegments(fs: Fs, logDir: string, run: CompactRun, result: 
         removeSegment(fs, logDir, file, run.durable);
         run.onSegmentChanged(segmentId, undefined);
         result.deleted.push(segmentId);
+        run.onSegment?.(segmentId, 'deleted', NONE_MOVED);
         continue;
       }
-      if (liveBytes >= ratio * recordBytes) {
+      if (liveBytes >= ratio * recordBytes && !run.mustRewrite?.(segmentId)) {
         result.bytesAfter += fileSize;
+        run.onSegment?.(segmentId, 'kept', NONE_MOVED);
         continue;
       }
       const next = generation + 1;
       await rewriteSegment(fs, logDir, fd, segmentId, next, run, live, result);
       run.onSegmentChanged(segmentId, next);
+      if (run.onSegment) run.onSegment(segmentId, 'rewritten', new Map(live.map((r) => [r.seq, result.relocated.get(r.seq)!])));
       result.rewritten.push({ segmentId, generation: next, liveRecords: live.length });
       result.bytesAfter += SEGMENT_HEADER_BYTES + liveBytes;
       live = [];

@@ -237,8 +237,13 @@ export class Log extends EventEmitter<LogEvents> {
    * the writer's batch).
    */
   async readWhenWritten(ptr: RecordPointer): Promise<LogEntry> {
-    if (ptr.seq >= this.#writer.writtenSeq) await this.#writer.whenIdle();
+    await this.whenWritten(ptr.seq);
     return this.read(ptr);
+  }
+
+  /** Resolves once record `seq` has been handed to write() (so read() finds it). */
+  async whenWritten(seq: number): Promise<void> {
+    if (seq >= this.#writer.writtenSeq) await this.#writer.whenIdle();
   }
 
   /** Reads one record by pointer (ERR_NOT_FOUND when it is not there). */

@@ -144,7 +144,15 @@ export class TicketDesk {
     const leaseMs = this.#owner.opts.leaseMs;
     for (const [ticket, live] of [...this.#live]) {
       if (live.state === 'ready' && now - live.since > leaseMs) {
-        if (!this.files.recycle(this.files.readyPath(live.name))) continue; // claimed just now
+        if (!this.files.recycle(this.files.readyPath(live.name))) {
+          // Gone from ready/, yet no worker here said it claimed it (claimed() runs in the same tick as an in-process
+          // claim): a claimant this desk does not know renamed it (a worker in another process). Its lease is
+          // taken/<name>~<its id>; from the next check on it expires like any other if nobody renews it. If there
+          // is no such file, the name below matches none, and the next check finds the lease gone and stalls the jobs.
+          live.state = 'taken';
+          live.takenName = this.files.findTaken(live.name) ?? `${live.name}~`;
+          continue;
+        }
         live.state = 'cutting'; // no file any more
         for (const [id, attempt] of [...live.jobs]) void this.#owner.release(ticket, id, attempt);
       } else if (live.state === 'taken') {
@@ -162,7 +170,16 @@ export class TicketDesk {
     }
   }
 
+  /**
+   * The owner is closing (every worker in this process has closed): tickets cut but not claimed yet, whose offer
+   * is still in flight or unanswered, are taken back and their jobs RELEASEd, since they never ran. Left active in
+   * the log, the next owner would stall them and count an attempt that never happened.
+   */
   close(): void {
     this.#closed = true;
+    for (const [ticket, live] of [...this.#live]) {
+      if (live.state === 'taken') continue;
+      for (const [id, attempt] of [...live.jobs]) void this.#owner.release(ticket, id, attempt);
+    }
   }
 }

@@ -48,9 +48,9 @@ export class Job<DataType = unknown, ReturnType = unknown> {
   static async load<D, R>(owner: Owner, meta: JobMeta): Promise<Job<D, R>> {
     const add = await owner.readAdd(meta);
     const job = new Job<D, R>(owner, meta, add.d as D);
-    if (meta.resultPtr) job.returnvalue = (await owner.readEvent<CompleteEvent>(meta.resultPtr)).rv as R;
+    if (meta.resultPtr) job.returnvalue = (await owner.readEvent<CompleteEvent>(() => meta.resultPtr!)).rv as R;
     if (meta.failPtr && meta.failPtr.seq) {
-      const fail = await owner.readEvent<FailEvent>(meta.failPtr);
+      const fail = await owner.readEvent<FailEvent>(() => meta.failPtr!);
       if (fail.e?.stack) job.stacktrace = [fail.e.stack];
     }
     return job;
@@ -86,9 +86,11 @@ export class Job<DataType = unknown, ReturnType = unknown> {
 
   /** The job's log lines, oldest first. */
   async getLogs(): Promise<string[]> {
-    const ptrs = this.#owner.table.jobs.get(this.id)?.logPtrs ?? [];
+    const meta = this.#owner.table.jobs.get(this.id);
     const lines: string[] = [];
-    for (const p of ptrs) lines.push((await this.#owner.readEvent<{ l: string }>(p)).l);
+    for (let i = 0; i < (meta?.logPtrs?.length ?? 0); i++) {
+      lines.push((await this.#owner.readEvent<{ l: string }>(() => meta!.logPtrs![i]!)).l);
+    }
     return lines;
   }
 

@@ -11,6 +11,7 @@
  */
 import { invalidArg } from '../errors.js';
 import type { EncryptionOptions } from '../codec/keyring.js';
+import { resolveLogOptions } from '../log/log.js';
 import type { Durability } from '../log/writer.js';
 import type { StoredJobOpts } from '../store/events.js';
 
@@ -65,6 +66,15 @@ export function resolveQueueOptions(opts: unknown): ResolvedQueueOptions {
   const o = opts as QueueOptions;
   for (const k of Object.keys(o)) if (!QUEUE_KEYS.has(k)) throw invalidArg(`unknown queue option '${k}'`);
   if (typeof o.dir !== 'string' || o.dir.length === 0) throw invalidArg('options.dir must be a non-empty string');
+  // The options the log takes are checked by its own rules, here at the boundary: refused by the constructor,
+  // not later by the first call that awaits the open.
+  resolveLogOptions({
+    durability: o.durability,
+    encryption: o.encryption,
+    compression: o.compression,
+    maxSegmentBytes: o.maxSegmentBytes,
+    batchIntervalMs: o.batchIntervalMs,
+  });
   return {
     dir: o.dir,
     durability: o.durability ?? 'fsync',

@@ -21,7 +21,9 @@ import type { LogEntry } from '../log/log-scan.js';
 import type { RecordPointer } from '../log/writer.js';
 import { REC, decodeEvent, encodeEvent, type AddEvent, type StoredJobOpts, type WireError } from '../store/events.js';
 import { JobTable, type JobMeta } from '../store/job-table.js';
+import { QueueLiveness } from '../store/liveness.js';
 import { decodeSnapshot, encodeSnapshot } from '../store/snapshot.js';
+import type { CompactionResult } from '../log/compactor.js';
 import { TicketDesk, type WorkerPort } from './desk.js';
 import type { ResolvedQueueOptions } from './options.js';
 
@@ -54,6 +56,8 @@ export class Owner extends EventEmitter<OwnerEvents> {
   #lastPtr: RecordPointer | undefined;
   #sinceCheckpoint = 0;
   #checkpointing: Promise<void> | undefined;
+  #compacting: Promise<CompactionResult | undefined> | undefined;
+  #deletionsAtCompaction = 0;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -121,7 +125,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
     const job = this.table.apply(type, event, ptr);
     // A checkpoint costs O(jobs); taking one every max(checkpointEvery, jobs) records keeps its cost per record
     // constant however large the queue grows, and bounds replay on open to about as many records as there are jobs.
-    if (++this.#sinceCheckpoint >= Math.max(this.opts.checkpointEvery, this.table.jobs.size)) this.#checkpoint();
+    if (++this.#sinceCheckpoint >= Math.max(this.opts.checkpointEvery, this.table.jobs.size)) this.#maintain();
     return { job, done };
   }
 
@@ -133,12 +137,25 @@ export class Owner extends EventEmitter<OwnerEvents> {
   // ---- reading job contents (they live in the log, not in memory)
 
   async readAdd(job: JobMeta): Promise<AddEvent> {
-    const entry = await this.#log.readWhenWritten(job.ptr);
-    return decodeEvent<AddEvent>(entry.payload(), entry.seq);
+    return this.readEvent<AddEvent>(() => job.ptr);
   }
 
-  async readEvent<T>(ptr: RecordPointer): Promise<T> {
-    const entry = await this.#log.readWhenWritten(ptr);
+  /**
+   * Reads and decodes the record that `where()` points at. A getter, not a pointer: compaction may move the
+   * record while this waits for it to be written, and then the job's pointer is updated (store/liveness.ts); one
+   * retry covers a read that raced with the rename of a rewritten segment.
+   */
+  async readEvent<T>(where: () => RecordPointer): Promise<T> {
+    await this.#log.whenWritten(where().seq);
+    const ptr = where();
+    let entry: LogEntry;
+    try {
+      entry = this.#log.read(ptr);
+    } catch (err) {
+      const moved = where();
+      if (moved.segmentId === ptr.segmentId && moved.offset === ptr.offset) throw err;
+      entry = this.#log.read(moved);
+    }
     return decodeEvent<T>(entry.payload(), entry.seq);
   }
 
@@ -312,14 +329,53 @@ export class Owner extends EventEmitter<OwnerEvents> {
     this.desk.detach(port);
   }
 
-  // ---- checkpoints and closing
+  // ---- checkpoints, compaction and closing
+
+  /**
+   * Every max(checkpointEvery, jobs) records: a checkpoint, or, when enough jobs were deleted since the last
+   * compaction for their records to be worth reclaiming, a compaction (which ends with a checkpoint).
+   */
+  #maintain(): void {
+    const deleted = this.table.deletions - this.#deletionsAtCompaction;
+    if (deleted >= Math.max(1_000, this.table.jobs.size / 4)) void this.compact();
+    else void this.#checkpoint();
+  }
+
+  /**
+   * Reclaims the log space of deleted jobs (store/liveness.ts says which records may go; log/compactor.ts does
+   * it in sealed segments while appends go on), then checkpoints: a rewritten segment's new generation makes the
+   * old index unusable. Runs one at a time; resolves undefined when it could not run or failed (reported).
+   */
+  compact(): Promise<CompactionResult | undefined> {
+    if (this.#compacting) return this.#compacting;
+    if (this.#closed) return Promise.resolve(undefined);
+    this.#deletionsAtCompaction = this.table.deletions;
+    const liveness = new QueueLiveness(this.table);
+    this.#compacting = (async () => {
+      try {
+        return await this.#log.compact((e) => liveness.isLive(e), {
+          onSegment: (_id, action, moved) => liveness.segmentDone(action, moved),
+          mustRewrite: () => liveness.mustRewrite(),
+        });
+      } catch (err) {
+        this.emit('error', err as Error); // relocations already made were applied segment by segment
+        return undefined;
+      } finally {
+        await this.#checkpointing;
+        await this.#checkpoint();
+        this.#compacting = undefined;
+      }
+    })();
+    return this.#compacting;
+  }
 
   #checkpoint(): Promise<void> {
-    if (this.#checkpointing || !this.#lastPtr) return this.#checkpointing ?? Promise.resolve();
+    if (this.#checkpointing) return this.#checkpointing;
     this.#sinceCheckpoint = 0;
+    // The snapshot and the position (taken inside checkpoint() before its first await) describe the same moment.
     const state = encodeSnapshot(this.table);
     this.#checkpointing = this.#log
-      .checkpoint(state, this.#lastPtr)
+      .checkpoint(state)
       .catch((err) => void this.emit('error', err))
       .finally(() => {
         this.#checkpointing = undefined;
@@ -332,6 +388,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
     clearTimeout(this.#timer);
     this.desk.close();
     for (const q of this.#deadLetters.values()) await (await q).close();
+    await this.#compacting;
     await this.#checkpointing;
     if (this.#sinceCheckpoint > 0 && !this.#log.failure) await this.#checkpoint();
     this.#closed = true;

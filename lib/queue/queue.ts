@@ -248,10 +248,12 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
   async clean(grace: number, limit: number, state: JobType = 'completed'): Promise<string[]> {
     if (!Number.isFinite(grace) || grace < 0) throw invalidArg('grace must be a number of ms ≥ 0');
     if (!Number.isInteger(limit) || limit < 0) throw invalidArg('limit must be an integer ≥ 0 (0: no limit)');
+    if (typeof state !== 'string') throw invalidArg('clean takes one state');
+    const [target] = statesOf(state); // ERR_INVALID_ARG for an unknown state; 'paused' is 'waiting'
     const owner = await this.#ready();
     const cutoff = Date.now() - grace;
     const ids: string[] = [];
-    for (const job of orderedState(owner, state === 'paused' ? 'waiting' : state)) {
+    for (const job of orderedState(owner, target!)) {
       if (limit > 0 && ids.length >= limit) break;
       if ((job.finishedOn || job.timestamp) <= cutoff && job.state !== 'active') ids.push(job.id);
     }
@@ -265,8 +267,27 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
     if (owner.table.count('active') > 0 && !opts.force) {
       throw new SpoolError('ERR_JOB_ACTIVE', `queue ${this.name} has active jobs; pass { force: true }`);
     }
-    await owner.removeJobs([...owner.table.jobs.keys()]).done;
+    const { done } = owner.removeJobs([...owner.table.jobs.keys()]);
+    // removeJobs skips active jobs; with force they go too. Their workers' outcomes then find no job and are
+    // ignored (Owner.finish), and their tickets are recycled when the leases lapse.
+    const active = [...owner.table.byState.active].map((j) => j.id);
+    if (active.length > 0) {
+      await owner.record(REC.REMOVE, { ids: active }).done;
+      for (const id of active) owner.emit('removed', { jobId: id });
+    }
+    await done;
     if (owner.table.paused) await owner.record(REC.RESUME, {}).done;
+  }
+
+  /**
+   * Gives back the disk space of deleted jobs now (not in BullMQ: its storage is Redis's). The owner also does
+   * this by itself as jobs are deleted; call it after removing many jobs at once, e.g. before a backup.
+   */
+  async compact(): Promise<{ bytesBefore: number; bytesAfter: number; segmentsRewritten: number; segmentsDeleted: number }> {
+    const owner = await this.#ready();
+    const r = await owner.compact();
+    if (!r) throw new SpoolError('ERR_IO', `compaction of queue ${this.name} failed (see the 'error' event)`);
+    return { bytesBefore: r.bytesBefore, bytesAfter: r.bytesAfter, segmentsRewritten: r.rewritten.length, segmentsDeleted: r.deleted.length };
   }
 
   async close(): Promise<void> {

@@ -14,7 +14,15 @@ import type { ResolvedQueueOptions } from './options.js';
 interface Entry {
   owner: Promise<Owner>;
   refs: number;
+  gen: number;
 }
+
+/**
+ * The key a holder gets names its entry, not just its directory: an owner that fails to open leaves the registry
+ * at once (the next opener tries afresh), and its holders' later releases must not count against that new entry.
+ */
+let generation = 0;
+const SEP = '\0';
 
 const owners = new Map<string, Entry>();
 const closing = new Map<string, Promise<void>>();
@@ -23,8 +31,9 @@ export function acquireOwner(name: string, opts: ResolvedQueueOptions): { key: s
   const key = path.resolve(opts.dir, name);
   let entry = owners.get(key);
   if (!entry) {
+    generation++;
     const prior = closing.get(key) ?? Promise.resolve();
-    const created: Entry = { owner: prior.then(() => Owner.open(name, opts)), refs: 0 };
+    const created: Entry = { owner: prior.then(() => Owner.open(name, opts)), refs: 0, gen: generation };
     entry = created;
     owners.set(key, created);
     created.owner.catch(() => {
@@ -32,12 +41,14 @@ export function acquireOwner(name: string, opts: ResolvedQueueOptions): { key: s
     });
   }
   entry.refs++;
-  return { key, owner: entry.owner };
+  return { key: `${key}${SEP}${entry.gen}`, owner: entry.owner };
 }
 
-export async function releaseOwner(key: string): Promise<void> {
+export async function releaseOwner(handle: string): Promise<void> {
+  const at = handle.lastIndexOf(SEP);
+  const key = handle.slice(0, at);
   const entry = owners.get(key);
-  if (!entry) return;
+  if (!entry || String(entry.gen) !== handle.slice(at + 1)) return; // its owner failed to open and is gone
   if (--entry.refs > 0) return;
   owners.delete(key);
   const done = entry.owner

@@ -85,6 +85,26 @@ export class JobMeta implements HeapItem {
     return { seq: this.#addSeq, segmentId: this.#addSegment, offset: this.#addOffset, size: this.#addSize };
   }
 
+  /** Seq of the ADD record: records of this incarnation of the job have this seq or a later one. */
+  get addSeq(): number {
+    return this.#addSeq;
+  }
+
+  /** Compaction moved the record `seq` (this job's ADD, result, failure or a log line) to `ptr`. */
+  relocate(seq: number, ptr: RecordPointer): void {
+    if (seq === this.#addSeq) {
+      this.#addSegment = ptr.segmentId;
+      this.#addOffset = ptr.offset;
+      this.#addSize = ptr.size;
+      return;
+    }
+    const x = this.#x;
+    if (!x) return;
+    if (x.resultPtr?.seq === seq) x.resultPtr = ptr;
+    else if (x.failPtr?.seq === seq) x.failPtr = ptr;
+    else if (x.logPtrs) x.logPtrs = x.logPtrs.map((p) => (p.seq === seq ? ptr : p));
+  }
+
   #extra(): JobExtra {
     return (this.#x ??= new JobExtra());
   }
@@ -126,6 +146,8 @@ export class JobTable {
   #waiting = 0;
   #delayed = 0;
   paused = false;
+  /** Jobs deleted since the table was made: what makes records dead, so what makes compaction worth running. */
+  deletions = 0;
   /** Identical option objects are shared between jobs (addBulk gives thousands the same options). */
   readonly #interned = new Map<string, StoredJobOpts>();
   /** Job names too: JSON.parse makes a new string per record. */
@@ -179,8 +201,9 @@ export class JobTable {
         }
         job.failPtr = ptr;
         if (e.r !== null) {
-          job.runAt = e.r;
-          this.#move(job, e.r > e.ts ? 'delayed' : 'waiting');
+          const later = e.r > e.ts;
+          job.runAt = later ? e.r : 0; // a waiting job has no run time: RELEASE reads runAt > 0 as delayed
+          this.#move(job, later ? 'delayed' : 'waiting');
         } else {
           job.finishedOn = e.ts;
           this.#move(job, 'failed');
@@ -341,6 +364,7 @@ export class JobTable {
   #delete(job: JobMeta): void {
     this.#leave(job);
     this.jobs.delete(job.id);
+    this.deletions++;
   }
 
   /** removeOnComplete / removeOnFail as true or a count (ages are applied by the owner with REMOVE records). */

@@ -61,6 +61,8 @@ interface Held {
 interface Running {
   ticket: string;
   attempt: number;
+  /** The Job handed to the processor, once built: what 'progress' events carry. */
+  job?: Job;
 }
 
 export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitter {
@@ -121,10 +123,13 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
     this.#ownerP = owner.then((o) => {
       this.#owner = o;
       o.on('drained', this.#onDrained);
+      o.on('progress', this.#onProgress);
       return o;
     });
     this.#ownerP.catch((err: Error) => this.#emitError(err));
-    if (opts.autorun !== false) void this.run();
+    // A queue that cannot open (ERR_LOCKED…) is reported once, through 'error' above and waitUntilReady(); the
+    // autorun's own rejection would otherwise be unhandled and end the process.
+    if (opts.autorun !== false) this.run().catch(() => undefined);
   }
 
   /** Resolves once the queue is open. */
@@ -168,9 +173,14 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
     const takenName = owner.desk.files.claim(name, this.id);
     if (takenName === undefined) return this.#pump(); // somebody else claimed it
     owner.desk.claimed(content.ticket, takenName);
+    if (this.#closing) {
+      // A ticket cut before close() began that arrives after it handed back its inbox: hand these back too,
+      // unstarted, so no attempt counts (left in the inbox they would sit there until the lease expired and stall).
+      for (const tj of content.jobs) owner.release(content.ticket, tj.id, tj.attempt)?.catch((err: Error) => this.#emitError(err));
+      return;
+    }
     this.#held.set(content.ticket, { takenName, open: new Set(content.jobs.map((j) => j.id)), lost: false });
     for (const tj of content.jobs) this.#inbox.push({ ticket: content.ticket, tj });
-    if (this.#closing) return;
     this.#pump();
   }
 
@@ -191,6 +201,8 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
     if (!meta || meta.state !== 'active' || meta.ticket !== ticket) return;
     const add = await owner.readAdd(meta);
     const job = Job.forRun<DataType>(owner, meta, add.d as DataType);
+    const running = this.#running.get(tj.id);
+    if (running) running.job = job as Job;
     this.emit('active', job, 'waiting');
     const outcome = await this.#runner.run(
       job as Job,
@@ -199,8 +211,7 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
       {
         onProgress: (p) => {
           job.progress = p;
-          void owner.progress(job.id, p).catch((err: Error) => this.#emitError(err));
-          this.emit('progress', job, p);
+          void owner.progress(job.id, p).catch((err: Error) => this.#emitError(err)); // 'progress' via #onProgress
         },
         onLog: (line) => void owner.log(job.id, line).catch((err: Error) => this.#emitError(err)),
       },
@@ -210,6 +221,12 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
   }
 
   async #report(owner: Owner, ticket: string, tj: TicketJob, meta: JobMeta, job: Job<DataType>, outcome: RunOutcome): Promise<void> {
+    if (outcome.kind === 'completed') {
+      // A result the log cannot hold fails the attempt here; thrown from Owner.finish it would leave the job
+      // active until its lease expired, and then stall it under a misleading reason.
+      const refused = refuseResult(outcome.result ?? null, owner.opts.maxDataBytes);
+      if (refused) outcome = { kind: 'failed', error: refused };
+    }
     if (outcome.kind === 'completed') {
       const done = owner.finish(ticket, tj.id, tj.attempt, { kind: 'completed', result: outcome.result ?? null });
       if (!done) return;
@@ -241,7 +258,8 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
     // (also one it ignored until its thread was terminated), an abort it did not survive.
     const unrecoverable = err.name === 'UnrecoverableError' || (err as { unrecoverable?: boolean }).unrecoverable === true;
     let retryDelay: number | undefined;
-    if (!unrecoverable) {
+    // As BullMQ: the backoff (and a custom strategy) is consulted only when an attempt is left to retry with.
+    if (!unrecoverable && tj.attempt < (meta.opts.attempts ?? 1)) {
       try {
         retryDelay = backoffDelay(meta.opts.backoff as BackoffOptions | undefined, tj.attempt, err, { id: job.id, name: job.name, data: job.data }, this.#strategies);
       } catch (strategyErr) {
@@ -285,6 +303,15 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
     }
   }
 
+  /**
+   * Progress of a job this worker runs, however it was reported: job.updateProgress() in an inline processor goes
+   * straight to the owner, a thread's report comes through the pool's hook; both end in the owner's event.
+   */
+  #onProgress = ({ jobId, data }: { jobId: string; data: unknown }): void => {
+    const job = this.#running.get(jobId)?.job;
+    if (job) this.emit('progress', job, data);
+  };
+
   #onDrained = (): void => {
     if (this.#started && !this.#closing) this.emit('drained');
   };
@@ -319,10 +346,23 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
           await owner.release(r.ticket, id, r.attempt);
         }
       }
+      owner?.off('progress', this.#onProgress);
       await this.#runner.close(0);
       await releaseOwner(this.#key);
       this.emit('closed');
     })();
     return this.#closing;
   }
+}
+
+/** Why a job's result cannot be stored (it must be JSON within maxDataBytes, like job data), or undefined. */
+function refuseResult(result: unknown, maxBytes: number): SpoolError | undefined {
+  let bytes: number;
+  try {
+    bytes = Buffer.byteLength(JSON.stringify(result) ?? 'null');
+  } catch (cause) {
+    return new SpoolError('ERR_INVALID_ARG', `the job's result is not serializable as JSON: ${(cause as Error).message}`, { cause });
+  }
+  if (bytes > maxBytes) return new SpoolError('ERR_TOO_LARGE', `the job's result of ${bytes} bytes is over maxDataBytes (${maxBytes})`);
+  return undefined;
 }
