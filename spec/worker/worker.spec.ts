@@ -1,0 +1,452 @@
+/**
+ * Worker through the public API: processors (inline, a map by name, a module in threads), concurrency, the
+ * BullMQ-shaped events, failures, leases, and close().
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { type Job } from '../../lib/index.js';
+import { SAFETY, aborted, deferred, setup, waitFor, waitForCount } from '../helpers/queue.js';
+
+const fixture = (name: string): URL => new URL(`./fixtures/${name}.js`, import.meta.url);
+
+describe('Worker processors', () => {
+  it('runs an inline function with the job and its signal, and completes the job with its result', SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue();
+    let seen: { data: unknown; name: string; signal: boolean } | undefined;
+    const w = s.worker('q', async (job, signal) => {
+      seen = { data: job.data, name: job.name, signal: signal instanceof AbortSignal && !signal.aborted };
+      return { sum: (job.data as number[]).reduce((a, b) => a + b, 0) };
+    });
+    const job = await q.add('sum', [1, 2, 3]);
+    const [done, result, prev] = await waitFor(w, 'completed');
+    assert.deepEqual(seen, { data: [1, 2, 3], name: 'sum', signal: true });
+    assert.equal(done.id, job.id);
+    assert.deepEqual(result, { sum: 6 });
+    assert.equal(prev, 'active');
+    assert.deepEqual(done.returnvalue, { sum: 6 });
+    assert.equal(done.attemptsMade, 1);
+  });
+
+  it('runs a synchronous function too', SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue();
+    const w = s.worker('q', (job) => `sync ${job.data}`);
+    await q.add('s', 1);
+    const [, result] = await waitFor(w, 'completed');
+    assert.equal(result, 'sync 1');
+  });
+
+  it('runs the handler named after the job from a map, and fails a job with no handler with ERR_NO_HANDLER', SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue();
+    const w = s.worker('q', {
+      greet: async (job: Job) => `hello ${job.data}`,
+      shout: async (job: Job) => String(job.data).toUpperCase(),
+    });
+    const results = new Map<string, unknown>();
+    w.on('completed', (job: Job, r: unknown) => results.set(job.name, r));
+    const failed = waitFor(w, 'failed');
+    await q.add('greet', 'ann');
+    await q.add('shout', 'hey');
+    const odd = await q.add('whisper', 'psst', { attempts: 3 });
+    const [job, err] = await failed;
+    assert.equal(job.id, odd.id);
+    assert.equal(err.code, 'ERR_NO_HANDLER');
+    await waitFor(w, 'drained');
+    assert.deepEqual(Object.fromEntries(results), { greet: 'hello ann', shout: 'HEY' });
+    const after = (await q.getJob(odd.id))!;
+    assert.match(after.failedReason!, /whisper/);
+    assert.equal(await after.getState(), 'failed');
+  });
+
+  it('runs a processor module in a worker thread and reports its progress and logs', SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue();
+    const w = s.worker('q', fixture('behaviours'), { threads: 1 });
+    const progress: unknown[] = [];
+    w.on('progress', (job: Job, p: unknown) => progress.push([job.name, p]));
+    const job = await q.add('progress', null);
+    const [, result] = await waitFor(w, 'completed');
+    assert.equal(result, 'reported');
+    assert.deepEqual(progress, [['progress', 10], ['progress', { step: 2 }]]);
+    const after = (await q.getJob(job.id))!;
+    assert.deepEqual(after.progress, { step: 2 });
+    assert.deepEqual(await after.getLogs(), ['first', 'second']);
+  });
+});
+
+describe('Worker concurrency', () => {
+  for (const n of [1, 3]) {
+    it(`never runs more than ${n} jobs at once, and does run ${n}`, SAFETY, async (t) => {
+      const s = setup(t);
+      const q = s.queue();
+      let running = 0;
+      let most = 0;
+      const full = deferred();
+      const w = s.worker('q', async () => {
+        most = Math.max(most, ++running);
+        if (running === n) full.resolve();
+        await full.promise; // the first n wait for each other: the worker must run n at once
+        await new Promise((r) => setImmediate(r));
+        running--;
+      }, { concurrency: n });
+      const all = waitForCount(w, 'completed', 10);
+      await q.addBulk(Array.from({ length: 10 }, (_, i) => ({ name: `j${i}`, data: i })));
+      await all;
+      assert.equal(most, n);
+    });
+  }
+});
+
+describe('Worker events', () => {
+  it('emits active, progress, completed and drained with BullMQ arguments, in that order', SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue();
+    const w = s.worker('q', async (job) => {
+      await job.updateProgress(50);
+      return 'r';
+    });
+    const events: unknown[] = [];
+    w.on('active', (job: Job, prev: string) => events.push(['active', job.id, prev]));
+    w.on('progress', (job: Job, p: unknown) => events.push(['progress', job.id, p]));
+    w.on('completed', (job: Job, result: unknown, prev: string) => events.push(['completed', job.id, result, prev]));
+    w.on('drained', (...args: unknown[]) => events.push(['drained', ...args]));
+    const drained = waitFor(w, 'drained');
+    const job = await q.add('e', null);
+    await drained;
+    assert.deepEqual(events, [['active', job.id, 'waiting'], ['progress', job.id, 50], ['completed', job.id, 'r', 'active'], ['drained']]);
+  });
+
+  it('emits failed with the job, the error and the previous state, once per failed attempt', SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue();
+    const w = s.worker('q', async (job) => {
+      throw new RangeError(`attempt ${job.attemptsMade + 1}`);
+    });
+    const failures = waitForCount(w, 'failed', 2);
+    const job = await q.add('f', null, { attempts: 2 });
+    const seen = await failures;
+    assert.deepEqual(seen.map(([j, err, prev]) => [j.id, err.name, err.message, prev, j.attemptsMade]), [
+      [job.id, 'RangeError', 'attempt 1', 'active', 1],
+      [job.id, 'RangeError', 'attempt 2', 'active', 2],
+    ]);
+  });
+
+  it('emits drained once the last waiting job has run, not while jobs remain', SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue();
+    let completed = 0;
+    const w = s.worker('q', async () => void completed++);
+    await q.addBulk(Array.from({ length: 5 }, (_, i) => ({ name: 'd', data: i })));
+    await waitFor(w, 'drained');
+    assert.equal(completed, 5);
+    assert.deepEqual(await q.getJobCounts('waiting', 'active', 'completed'), { waiting: 0, active: 0, completed: 5 });
+  });
+});
+
+describe('Worker failures', () => {
+  it('keeps the reason and stack of an error, and the text of a thrown string', SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue();
+    const w = s.worker('q', async (job) => {
+      if (job.name === 'string') throw 'plain words';
+      const err = new Error('disk on fire') as Error & { code: string };
+      err.code = 'E_FIRE';
+      throw err;
+    });
+    const failed = waitForCount(w, 'failed', 2);
+    const a = await q.add('error', null);
+    const b = await q.add('string', null);
+    const [[, errA], [, errB]] = await failed;
+    assert.equal(errA.code, 'E_FIRE');
+    assert.equal(errB.name, 'NonError');
+    const jobA = (await q.getJob(a.id))!;
+    assert.equal(jobA.failedReason, 'disk on fire');
+    assert.match(jobA.stacktrace[0]!, /^Error: disk on fire\n\s+at /);
+    const jobB = (await q.getJob(b.id))!;
+    assert.equal(jobB.failedReason, 'plain words');
+  });
+
+  it('fails a job whose processor throws synchronously', SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue();
+    const w = s.worker('q', () => {
+      throw new Error('sync throw');
+    });
+    await q.add('s', null);
+    const [, err] = await waitFor(w, 'failed');
+    assert.equal(err.message, 'sync throw');
+  });
+
+  it('drops the late result of a processor that ignored its timeout', SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue();
+    const late = deferred();
+    const w = s.worker('q', async (_job, signal) => {
+      await aborted(signal);
+      await new Promise((r) => setImmediate(r));
+      late.resolve();
+      return 'too late';
+    });
+    const job = await q.add('slow', null, { timeout: 50 });
+    const [, err] = await waitFor(w, 'failed');
+    assert.equal(err.code, 'ERR_JOB_TIMEOUT');
+    let completed = false;
+    w.on('completed', () => (completed = true));
+    await late.promise;
+    await new Promise((r) => setImmediate(r));
+    const after = (await q.getJob(job.id))!;
+    assert.equal(await after.getState(), 'failed');
+    assert.equal(after.returnvalue, undefined);
+    assert.equal(completed, false);
+  });
+
+  for (const [what, result, code] of [
+    ['a value JSON cannot hold', { n: 1n }, 'ERR_INVALID_ARG'],
+    ['a value over maxDataBytes', 'x'.repeat(4096), 'ERR_TOO_LARGE'],
+  ] as const) {
+    it(`fails a job whose processor returns ${what} with ${code}`, SAFETY, async (t) => {
+      const s = setup(t);
+      const q = s.queue('q', { maxDataBytes: 1024 });
+      const w = s.worker('q', async () => result);
+      const job = await q.add('r', null);
+      const [failedJob, err] = await waitFor(w, 'failed');
+      assert.equal(failedJob.id, job.id);
+      assert.equal(err.code, code);
+      const after = (await q.getJob(job.id))!;
+      assert.equal(await after.getState(), 'failed');
+      assert.equal(after.attemptsMade, 1);
+    });
+  }
+
+  it('aborts a job whose lease is taken back with ERR_LEASE_LOST, counts the attempt and runs it again', SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue('q', { leaseMs: 150 });
+    const reasons: unknown[] = [];
+    const w = s.worker('q', async (job, signal) => {
+      if (job.attemptsMade > 0) return 'second run';
+      reasons.push(await aborted(signal));
+      throw reasons[0];
+    });
+    const active = waitFor(w, 'active');
+    const stalled = waitFor(w, 'stalled');
+    const job = await q.add('l', null, { attempts: 2 });
+    await active;
+    const taken = path.join(s.dir, 'q', 'tickets', 'taken');
+    for (const name of fs.readdirSync(taken)) fs.rmSync(path.join(taken, name)); // the lease is gone
+    const [stalledId, prev] = await stalled;
+    assert.equal(stalledId, job.id);
+    assert.equal(prev, 'active');
+    const [done, result] = await waitFor(w, 'completed');
+    assert.equal(done.id, job.id);
+    assert.equal(result, 'second run');
+    assert.equal((reasons[0] as { code?: string }).code, 'ERR_LEASE_LOST');
+    assert.equal((await q.getJob(job.id))!.attemptsMade, 2);
+  });
+});
+
+describe('Worker leases', () => {
+  it('keeps the lease of a job that runs longer than leaseMs by renewing it', SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue('q', { leaseMs: 300 });
+    const w = s.worker('q', async () => {
+      await new Promise((r) => setTimeout(r, 900)); // three leases long: the input, not a wait for an outcome
+      return 'kept';
+    });
+    let stalls = 0;
+    w.on('stalled', () => stalls++);
+    const job = await q.add('long', null, { attempts: 2 });
+    const [, result] = await waitFor(w, 'completed');
+    assert.equal(result, 'kept');
+    assert.equal(stalls, 0);
+    assert.equal((await q.getJob(job.id))!.attemptsMade, 1);
+  });
+
+  it('fails a stalled job at once with maxStalledCount 0, attempts left or not', SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue('q', { leaseMs: 150, maxStalledCount: 0 });
+    const w = s.worker('q', async (_job, signal) => {
+      throw await aborted(signal);
+    });
+    const active = waitFor(w, 'active');
+    const failed = waitFor(q, 'failed');
+    const job = await q.add('l', null, { attempts: 5 });
+    await active;
+    const taken = path.join(s.dir, 'q', 'tickets', 'taken');
+    for (const name of fs.readdirSync(taken)) fs.rmSync(path.join(taken, name));
+    const [ev] = await failed;
+    assert.equal(ev.jobId, job.id);
+    assert.equal(ev.final, true);
+    const after = (await q.getJob(job.id))!;
+    assert.equal(await after.getState(), 'failed');
+    assert.equal(after.attemptsMade, 1);
+    assert.match(after.failedReason!, /stalled/);
+  });
+});
+
+describe('Worker sharing', () => {
+  it('shares the work between two workers in one process and runs each job once', SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue();
+    const runs = new Map<string, string[]>();
+    const processor = (who: string) => async (job: Job): Promise<void> => {
+      runs.set(job.id, [...(runs.get(job.id) ?? []), who]);
+      await new Promise((r) => setImmediate(r));
+    };
+    const a = s.worker('q', processor('a'), { concurrency: 2 });
+    const b = s.worker('q', processor('b'), { concurrency: 2 });
+    await Promise.all([a.waitUntilReady(), b.waitUntilReady()]);
+    const all = waitForCount(q, 'completed', 40);
+    const jobs = await q.addBulk(Array.from({ length: 40 }, (_, i) => ({ name: 'j', data: i })));
+    await all;
+    for (const job of jobs) assert.equal(runs.get(job.id)?.length, 1, `job ${job.id} ran ${runs.get(job.id)?.length ?? 0} times`);
+    const by = [...runs.values()].flat();
+    assert.ok(by.includes('a') && by.includes('b'), `one worker did everything: ${by.filter((x) => x === 'a').length} by a`);
+  });
+
+  it('lets a running job finish when the queue pauses, and starts no other', SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue();
+    const gate = deferred();
+    const started: string[] = [];
+    const w = s.worker('q', async (job) => {
+      started.push(job.name);
+      if (job.name === 'first') await gate.promise;
+      return job.name;
+    });
+    const active = waitFor(w, 'active');
+    await q.add('first', null);
+    await q.add('second', null);
+    await active;
+    await q.pause();
+    const completed = waitFor(w, 'completed');
+    gate.resolve();
+    const [done] = await completed;
+    assert.equal(done.name, 'first');
+    assert.deepEqual(started, ['first']);
+    assert.deepEqual(await q.getJobCounts('paused', 'completed', 'active'), { paused: 1, completed: 1, active: 0 });
+  });
+});
+
+describe('Worker.close', () => {
+  it('processes nothing when closed straight after it is made', SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue();
+    const job = await q.add('waits', null);
+    let runs = 0;
+    const w = s.worker('q', async () => void runs++);
+    await w.close();
+    assert.equal(runs, 0);
+    assert.equal(await job.getState(), 'waiting');
+  });
+
+  it('lets a running job finish before it resolves', SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue();
+    const gate = deferred();
+    const order: string[] = [];
+    const w = s.worker('q', async () => {
+      await gate.promise;
+      order.push('job finished');
+      return 'finished';
+    });
+    const active = waitFor(w, 'active');
+    const job = await q.add('slow', null);
+    await active;
+    const closed = w.close().then(() => order.push('closed'));
+    await new Promise((r) => setImmediate(r));
+    gate.resolve();
+    await closed;
+    assert.deepEqual(order, ['job finished', 'closed']);
+    const after = (await q.getJob(job.id))!;
+    assert.equal(await after.getState(), 'completed');
+    assert.equal(after.returnvalue, 'finished');
+  });
+
+  it('stops claiming: a job added after close waits', SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue();
+    const w = s.worker('q', async () => 'x');
+    await w.waitUntilReady();
+    await w.close();
+    const job = await q.add('after', null);
+    assert.equal(await job.getState(), 'waiting');
+    assert.equal(w.isRunning, false);
+  });
+
+  it('hands a job that does not finish within closeTimeoutMs back to waiting without counting an attempt', SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue();
+    let reason: unknown;
+    const w = s.worker('q', async (_job, signal) => {
+      void aborted(signal).then((r) => (reason = r));
+      return new Promise(() => {}); // never ends, ignores its signal
+    }, { closeTimeoutMs: 0 });
+    const active = waitFor(w, 'active');
+    const job = await q.add('forever', null, { attempts: 3 });
+    await active;
+    await w.close();
+    const after = (await q.getJob(job.id))!;
+    assert.equal(await after.getState(), 'waiting');
+    assert.equal(after.attemptsMade, 0);
+    await new Promise((r) => setImmediate(r));
+    assert.equal((reason as { code?: string }).code, 'ERR_LEASE_LOST');
+  });
+
+  it('hands back a job claimed for it while it closes, without counting an attempt', SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue('q', { leaseMs: 150 });
+    let runs = 0;
+    const first = s.worker('q', async () => void runs++);
+    await first.waitUntilReady();
+    // Close the worker at the moment the owner hands it a job: its ticket arrives after close has begun.
+    let closing: Promise<void> | undefined;
+    q.once('active', () => (closing = first.close()));
+    const job = await q.add('caught', null, { attempts: 3 });
+    await closing;
+    const second = s.worker('q', async () => void runs++);
+    const [done] = await waitFor(second, 'completed');
+    assert.equal(done.id, job.id);
+    assert.equal(runs, 1);
+    assert.equal((await q.getJob(job.id))!.attemptsMade, 1);
+  });
+
+  it('leaves no job with more attempts counted than it ran when closed mid-run', SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue('q', { leaseMs: 150 });
+    const runs = new Map<string, number>();
+    const processor = async (job: Job): Promise<string> => {
+      runs.set(job.id, (runs.get(job.id) ?? 0) + 1);
+      await new Promise((r) => setImmediate(r));
+      return job.id;
+    };
+    const allDone = waitForCount(q, 'completed', 30);
+    const first = s.worker('q', processor, { concurrency: 4 });
+    const closed = waitForCount(first, 'completed', 5).then(() => first.close());
+    const jobs = await q.addBulk(Array.from({ length: 30 }, (_, i) => ({ name: 'm', data: i, opts: { attempts: 5 } })));
+    await closed;
+    assert.ok((await q.getJobCounts('completed')).completed! < 30, 'the first worker ran every job: nothing was handed back');
+    s.worker('q', processor, { concurrency: 4 });
+    await allDone;
+    for (const job of jobs) {
+      const after = (await q.getJob(job.id))!;
+      assert.equal(await after.getState(), 'completed', `job ${job.id}`);
+      assert.equal(after.attemptsMade, runs.get(job.id), `job ${job.id} ran ${runs.get(job.id)} times`);
+    }
+  });
+
+  it('resolves every call to close with the same promise, and emits closed', SAFETY, async (t) => {
+    const s = setup(t);
+    s.queue();
+    const w = s.worker('q', async () => 'x');
+    const closedEvent = waitFor(w, 'closed');
+    const a = w.close();
+    const b = w.close();
+    assert.equal(a, b);
+    await a;
+    await closedEvent;
+  });
+});
