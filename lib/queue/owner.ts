@@ -97,13 +97,37 @@ export class Owner extends EventEmitter<OwnerEvents> {
       owner.#lastPtr = last;
       owner.#sinceCheckpoint = replayed;
       owner.desk.reset();
-      owner.#stallOrphans();
+      // Jobs the previous owner left active are stalled now, so the state is settled when open resolves; their
+      // events are held until the Queues and Workers that asked for this owner have attached their listeners.
+      owner.#held = [];
+      owner.#stallOrphans([...table.byState.active].map((job) => ({ job, ticket: job.ticket })));
+      setImmediate(() => owner.#release());
       owner.#tick();
       return owner;
     } catch (err) {
       await log.close().catch(() => undefined);
       throw err;
     }
+  }
+
+  /** Events emitted while opening, held for listeners that attach once open resolves. */
+  #held: Array<[keyof OwnerEvents, unknown[]]> | undefined;
+
+  override emit<K extends keyof OwnerEvents>(event: K, ...args: OwnerEvents[K]): boolean {
+    if (this.#held) {
+      this.#held.push([event, args]);
+      return true;
+    }
+    // A background error with nobody listening (every Queue and Worker here forwards 'error', so only in the
+    // moment between their close and ours) must not throw from a timer and end the process.
+    if (event === 'error' && this.listenerCount('error') === 0) return false;
+    return (super.emit as (e: K, ...a: OwnerEvents[K]) => boolean)(event, ...args);
+  }
+
+  #release(): void {
+    const held = this.#held ?? [];
+    this.#held = undefined;
+    for (const [event, args] of held) (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args);
   }
 
   get closed(): boolean {
@@ -284,9 +308,15 @@ export class Owner extends EventEmitter<OwnerEvents> {
   }
 
   /** On open: attempts the previous owner left active have no valid lease now. */
-  #stallOrphans(): void {
-    const orphans = [...this.table.byState.active];
-    for (const job of orphans) void this.stall(job).catch((err) => this.emit('error', err));
+  #stallOrphans(orphans: Array<{ job: JobMeta; ticket: string | undefined }>): void {
+    for (const { job, ticket } of orphans) {
+      if (this.#closed || job.state !== 'active' || job.ticket !== ticket) continue;
+      try {
+        void this.stall(job).catch((err: Error) => this.emit('error', err));
+      } catch (err) {
+        this.emit('error', err as Error); // the log refused the record (closed, or failed): nothing was changed
+      }
+    }
   }
 
   /**

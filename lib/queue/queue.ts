@@ -23,6 +23,8 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
   readonly opts: ResolvedQueueOptions;
   readonly #key: string;
   readonly #owner: Promise<Owner>;
+  /** The owner once open, so that add() does not pay an await for it on every call. */
+  #opened: Owner | undefined;
   #closing: Promise<void> | undefined;
   readonly #listeners: Array<[keyof OwnerEvents, (...a: unknown[]) => void]> = [];
 
@@ -41,6 +43,7 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
         o.on(ev, fn as never);
         this.#listeners.push([ev, fn]);
       }
+      this.#opened = o;
       return o;
     });
     this.#owner.catch(() => undefined); // surfaced by the first call that awaits it
@@ -58,10 +61,20 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
 
   /** Adds a job. With an existing jobId, resolves with the existing job and writes nothing. */
   async add(name: string, data: DataType, opts?: JobsOptions): Promise<Job<DataType, ResultType>> {
-    const [prepared] = this.#prepare([{ name, data, opts }]);
-    const owner = await this.#ready();
-    const [job] = await this.#append(owner, [prepared!]);
-    return job!;
+    const prepared = this.#prepareOne({ name, data, opts });
+    const owner = this.#opened !== undefined && !this.#closing ? this.#opened : await this.#ready();
+    if (prepared.o.jobId !== undefined) {
+      const [job] = await this.#append(owner, [prepared]);
+      return job!;
+    }
+    // The common case, one job with a generated id: #append's plan without its batch bookkeeping (a Map of ids
+    // seen, plan entries, Promise.all), which cost more than the append itself (benchmarks/README.md, queue-add).
+    // The same steps in the same order: the id is the seq the record gets, and nothing is awaited in between.
+    const ev: AddEvent = { id: String(owner.nextSeq), n: prepared.name, d: prepared.data, o: prepared.o, ts: Date.now() };
+    const { job, done } = owner.record(REC.ADD, ev, this.#encode(ev));
+    owner.jobAdded(job!);
+    await done;
+    return Job.forRun(owner, owner.table.jobs.get(ev.id) ?? synthetic(ev), data) as Job<DataType, ResultType>;
   }
 
   /** Adds jobs together: all are validated first (one bad job adds none), then written in one group commit. */
@@ -73,13 +86,29 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
   }
 
   #prepare(jobs: Array<{ name: string; data: unknown; opts?: JobsOptions }>): Prepared[] {
-    return jobs.map((j) => {
-      if (!j || typeof j !== 'object') throw invalidArg('each job must be { name, data, opts }');
-      if (typeof j.name !== 'string' || j.name.length > 1024) throw invalidArg('a job name must be a string of at most 1024 characters');
-      if (typeof j.data === 'function' || typeof j.data === 'symbol') throw invalidArg('job data must be serializable as JSON');
-      const o = resolveJobOptions(j.opts);
-      return { name: j.name, data: j.data, o };
-    });
+    return jobs.map((j) => this.#prepareOne(j));
+  }
+
+  #prepareOne(j: { name: string; data: unknown; opts?: JobsOptions }): Prepared {
+    if (!j || typeof j !== 'object') throw invalidArg('each job must be { name, data, opts }');
+    if (typeof j.name !== 'string' || j.name.length > 1024) throw invalidArg('a job name must be a string of at most 1024 characters');
+    if (typeof j.data === 'function' || typeof j.data === 'symbol') throw invalidArg('job data must be serializable as JSON');
+    const o = resolveJobOptions(j.opts);
+    return { name: j.name, data: j.data, o };
+  }
+
+  /** The ADD payload: ERR_INVALID_ARG when the data is not JSON, ERR_TOO_LARGE when over maxDataBytes. */
+  #encode(ev: AddEvent): Buffer {
+    let payload: Buffer;
+    try {
+      payload = encodeEvent(ev);
+    } catch (cause) {
+      throw new SpoolError('ERR_INVALID_ARG', `job data is not serializable as JSON: ${(cause as Error).message}`, { cause });
+    }
+    if (payload.length > this.opts.maxDataBytes) {
+      throw new SpoolError('ERR_TOO_LARGE', `job of ${payload.length} bytes is over maxDataBytes (${this.opts.maxDataBytes})`);
+    }
+    return payload;
   }
 
   async #append(owner: Owner, jobs: Prepared[]): Promise<Array<Job<DataType, ResultType>>> {
@@ -108,16 +137,7 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
       }
       const ev: AddEvent = { id: custom ?? String(start + appended), n: j.name, d: j.data, o: withoutJobId(j.o), ts };
       appended++;
-      let payload: Buffer;
-      try {
-        payload = encodeEvent(ev);
-      } catch (cause) {
-        throw new SpoolError('ERR_INVALID_ARG', `job data is not serializable as JSON: ${(cause as Error).message}`, { cause });
-      }
-      if (payload.length > this.opts.maxDataBytes) {
-        throw new SpoolError('ERR_TOO_LARGE', `job of ${payload.length} bytes is over maxDataBytes (${this.opts.maxDataBytes})`);
-      }
-      plan.push({ ev, payload });
+      plan.push({ ev, payload: this.#encode(ev) });
     }
     if (owner.nextSeq !== start) throw new Error('the log moved while a batch was planned'); // planning never awaits
     const added: JobMeta[] = [];
@@ -147,15 +167,26 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
   }
 
   /** Jobs in the given states, each state's list in its order (waiting by priority), newest first unless asc. */
-  async getJobs(types: JobType | JobType[] = [...JOB_STATES], start = 0, end = -1, asc = false): Promise<Array<Job<DataType, ResultType>>> {
+  /**
+   * Jobs in the given states. As in BullMQ, [start, end] applies to each state's list (in its order: waiting by
+   * priority, delayed by run time, the others oldest first, reversed unless asc) and the slices are concatenated.
+   * 'paused' lists the waiting jobs while the queue is paused, and 'waiting' lists them only while it is not.
+   */
+  async getJobs(types: JobType | JobType[] = [...JOB_STATES, 'paused'], start = 0, end = -1, asc = false): Promise<Array<Job<DataType, ResultType>>> {
     const owner = await this.#ready();
+    const list = Array.isArray(types) ? types : [types];
+    statesOf(list); // ERR_INVALID_ARG for an unknown state
     const metas: JobMeta[] = [];
-    for (const t of statesOf(types)) {
-      const list = orderedState(owner, t);
-      metas.push(...(asc ? list : list.reverse()));
+    const seen = new Set<JobType>();
+    for (const t of list) {
+      if (seen.has(t)) continue;
+      seen.add(t);
+      if ((t === 'paused') !== owner.table.paused && (t === 'paused' || t === 'waiting')) continue;
+      const ordered = orderedState(owner, t === 'paused' ? 'waiting' : t);
+      if (!asc) ordered.reverse();
+      metas.push(...ordered.slice(start, end < 0 ? undefined : end + 1));
     }
-    const slice = metas.slice(start, end < 0 ? undefined : end + 1);
-    return Promise.all(slice.map((m) => Job.load<DataType, ResultType>(owner, m)));
+    return Promise.all(metas.map((m) => Job.load<DataType, ResultType>(owner, m)));
   }
 
   async getJobCounts(...types: JobType[]): Promise<Record<string, number>> {
@@ -210,19 +241,28 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
   }
 
   /** Sends failed (or completed) jobs back to waiting, oldest first, at most `count`. */
-  async retryJobs(opts: { state?: 'failed' | 'completed'; count?: number } = {}): Promise<number> {
+  /**
+   * Sends every failed (or completed) job back to waiting, oldest first; with `timestamp`, only those that finished
+   * before it. As in BullMQ, `count` is how many go per batch (each batch one group commit), not a limit.
+   */
+  async retryJobs(opts: { state?: 'failed' | 'completed'; count?: number; timestamp?: number } = {}): Promise<number> {
     const state = opts.state ?? 'failed';
     if (state !== 'failed' && state !== 'completed') throw invalidArg("retryJobs state must be 'failed' or 'completed'");
+    const batch = opts.count ?? 1000;
+    if (!Number.isInteger(batch) || batch < 1) throw invalidArg('retryJobs count must be an integer ≥ 1');
     const owner = await this.#ready();
-    const ts = Date.now();
-    const ids = [...owner.table.byState[state]].slice(0, opts.count ?? Infinity).map((j) => j.id);
-    let done: Promise<unknown> = Promise.resolve();
-    for (const id of ids) {
-      const r = owner.record(REC.RETRY, { id, ts });
-      done = r.done;
-      if (r.job) owner.jobAdded(r.job);
+    const before = opts.timestamp ?? Infinity;
+    const ids = [...owner.table.byState[state]].filter((j) => j.finishedOn < before).map((j) => j.id);
+    for (let i = 0; i < ids.length; i += batch) {
+      const ts = Date.now();
+      let done: Promise<unknown> = Promise.resolve();
+      for (const id of ids.slice(i, i + batch)) {
+        const r = owner.record(REC.RETRY, { id, ts });
+        done = r.done;
+        if (r.job) owner.jobAdded(r.job);
+      }
+      await done;
     }
-    await done;
     return ids.length;
   }
 

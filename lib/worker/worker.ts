@@ -124,6 +124,7 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
       this.#owner = o;
       o.on('drained', this.#onDrained);
       o.on('progress', this.#onProgress);
+      o.on('error', this.#onOwnerError);
       return o;
     });
     this.#ownerP.catch((err: Error) => this.#emitError(err));
@@ -199,8 +200,16 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
   async #process(owner: Owner, ticket: string, tj: TicketJob): Promise<void> {
     const meta = owner.table.jobs.get(tj.id);
     if (!meta || meta.state !== 'active' || meta.ticket !== ticket) return;
-    const add = await owner.readAdd(meta);
-    const job = Job.forRun<DataType>(owner, meta, add.d as DataType);
+    let data: DataType;
+    try {
+      data = (await owner.readAdd(meta)).d as DataType;
+    } catch (err) {
+      // Its record cannot be read (quarantined as damaged, its key missing…): fail the attempt with the reason,
+      // rather than leave the job active until its lease expires and then stall it, again and again.
+      await this.#report(owner, ticket, tj, meta, Job.forRun<DataType>(owner, meta, undefined as DataType), { kind: 'failed', error: err as Error });
+      return;
+    }
+    const job = Job.forRun<DataType>(owner, meta, data);
     const running = this.#running.get(tj.id);
     if (running) running.job = job as Job;
     this.emit('active', job, 'waiting');
@@ -221,6 +230,10 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
   }
 
   async #report(owner: Owner, ticket: string, tj: TicketJob, meta: JobMeta, job: Job<DataType>, outcome: RunOutcome): Promise<void> {
+    // The outcome goes to the owner below, synchronously, and settles the job at its desk, which recycles the
+    // ticket's file once every job of it is settled. Settle it here first: renewing that lease while the outcome
+    // is made durable would find the file gone and report a spurious stall (and abort the ticket's other jobs).
+    this.#settleLocal(ticket, tj.id);
     if (outcome.kind === 'completed') {
       // A result the log cannot hold fails the attempt here; thrown from Owner.finish it would leave the job
       // active until its lease expired, and then stall it under a misleading reason.
@@ -260,8 +273,12 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
     let retryDelay: number | undefined;
     // As BullMQ: the backoff (and a custom strategy) is consulted only when an attempt is left to retry with.
     if (!unrecoverable && tj.attempt < (meta.opts.attempts ?? 1)) {
+      const backoff = meta.opts.backoff as BackoffOptions | undefined;
+      if (backoff && backoff.type !== 'fixed' && backoff.type !== 'exponential' && !this.#strategies?.[backoff.type]) {
+        this.#emitError(invalidArg(`job ${job.id} asks for backoff strategy '${backoff.type}', which this worker does not have (settings.backoffStrategies); retrying at once`));
+      }
       try {
-        retryDelay = backoffDelay(meta.opts.backoff as BackoffOptions | undefined, tj.attempt, err, { id: job.id, name: job.name, data: job.data }, this.#strategies);
+        retryDelay = backoffDelay(backoff, tj.attempt, err, { id: job.id, name: job.name, data: job.data }, this.#strategies);
       } catch (strategyErr) {
         this.#emitError(strategyErr as Error);
         retryDelay = undefined;
@@ -312,6 +329,15 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
     if (job) this.emit('progress', job, data);
   };
 
+  /**
+   * The owner's errors (damage quarantined at open, a failed checkpoint…) reach the worker's 'error' listeners.
+   * Listening also keeps them from being thrown as unhandled 'error' events when no Queue is open beside the
+   * worker, which would end a worker-only process over a report that spoolq has already dealt with.
+   */
+  #onOwnerError = (err: Error): void => {
+    this.#emitError(err);
+  };
+
   #onDrained = (): void => {
     if (this.#started && !this.#closing) this.emit('drained');
   };
@@ -347,6 +373,7 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
         }
       }
       owner?.off('progress', this.#onProgress);
+      owner?.off('error', this.#onOwnerError);
       await this.#runner.close(0);
       await releaseOwner(this.#key);
       this.emit('closed');

@@ -54,7 +54,7 @@ describe('kill -9 while adding jobs (fsync)', () => {
         acked.set(id!, key);
       }
 
-      const now = await checkQueue(dir, run);
+      const now = await checkQueue(dir, run, acked);
       for (const [id, key] of acked) assert.equal(now.get(id), key, `acknowledged job ${id} (${key}) is missing or changed after kill ${run}`);
       for (const [id, key] of found) assert.equal(now.get(id), key, `job ${id} (${key}), present after an earlier kill, is gone after kill ${run}`);
       for (const [id, key] of now) {
@@ -70,8 +70,8 @@ describe('kill -9 while adding jobs (fsync)', () => {
   });
 });
 
-/** Reopens the queue, checks every job in it against jobFor, and returns them as id -> "run:i". */
-async function checkQueue(dir: string, run: number): Promise<Map<string, string>> {
+/** Reopens the queue, checks every job in it against jobFor and finds each acknowledged one, and returns them all as id -> "run:i". */
+async function checkQueue(dir: string, run: number, acked: Map<string, string>): Promise<Map<string, string>> {
   const queue = new Queue('q', { dir, durability: 'fsync', maxSegmentBytes: SEGMENT_BYTES });
   try {
     const jobs = await queue.getJobs(['waiting', 'delayed', 'active', 'completed', 'failed'], 0, -1, true);
@@ -99,6 +99,13 @@ async function checkQueue(dir: string, run: number): Promise<Map<string, string>
       if (state === 'delayed') delayed++;
       assert.equal(job.attemptsMade, 0, `${where}: attemptsMade`);
       out.set(job.id, key);
+    }
+    for (const [id, key] of acked) {
+      // Each acknowledged job, looked up by its id as a user would.
+      const job = await queue.getJob(id);
+      const [r, i] = key.split(':').map(Number) as [number, number];
+      assert.ok(job, `acknowledged job ${id} (${key}) is missing after kill ${run}`);
+      assert.deepEqual(job.data, jobFor(r, i).data, `acknowledged job ${id} (${key}) after kill ${run}`);
     }
     const counts = await queue.getJobCounts();
     assert.deepEqual(counts, { waiting: jobs.length - delayed, paused: 0, delayed, active: 0, completed: 0, failed: 0 }, `counts after kill ${run}`);

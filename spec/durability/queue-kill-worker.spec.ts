@@ -7,7 +7,8 @@
  *   - every job is final: completed, or failed with its attempts used up (only stalls can fail it here);
  *   - a job ran again only if it was running at a kill: each of its starts but the last is in a killed run in
  *     which it has no `done`, and the next start is in a later run, with a higher attempt (an attempt never
- *     runs twice);
+ *     runs twice). Running means until `done`, not `end`: a job whose processor had returned but whose result
+ *     was not yet in the log when the process died is rightly run again;
  *   - no job completed twice: at most one `done` per job, and the log holds exactly one COMPLETE record per
  *     completed job and none for failed ones;
  *   - the result kept is the last start's (`id:attempt:run`), attemptsMade equals that attempt, and is at least
@@ -20,7 +21,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { Queue, readLog } from '../../lib/index.js';
+import { Queue, readLog, verifyLog } from '../../lib/index.js';
 import { REC, decodeEvent, type CompleteEvent } from '../../lib/store/events.js';
 import { prng, runAndKill } from '../helpers/child.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -49,6 +50,7 @@ describe('kill -9 of the process running a Worker', () => {
     const ids = added.map((j) => j.id);
 
     const killed = new Set<number>();
+    let killedBeforeWork = 0;
     let run = 0;
     for (;;) {
       run++;
@@ -61,6 +63,7 @@ describe('kill -9 of the process running a Worker', () => {
       const child = await runAndKill(workerChild, [dir, String(run), journal, String(CONCURRENCY)], plan);
       if (child.signal === 'SIGKILL' && !last) {
         killed.add(run);
+        if (!child.lines.some((l) => l.startsWith('start '))) killedBeforeWork++;
         continue;
       }
       assert.equal(child.code, 0, `run ${run} failed (signal ${child.signal}): ${child.stderr}`);
@@ -71,10 +74,12 @@ describe('kill -9 of the process running a Worker', () => {
     // The journal, line by line. A line is one write() with O_APPEND, so it is whole or absent.
     const starts = new Map<string, Start[]>();
     const done = new Map<string, Start[]>();
+    const ends = new Set<string>();
     let finals = 0;
     for (const line of fs.readFileSync(journal, 'utf8').split('\n')) {
       const [kind, id, attempt, runOf] = line.split(' ');
       if (kind === 'final') finals++;
+      if (kind === 'end') ends.add(`${id} ${attempt} ${runOf}`);
       if (kind !== 'start' && kind !== 'done') continue;
       const map = kind === 'start' ? starts : done;
       const list = map.get(id!) ?? [];
@@ -118,6 +123,7 @@ describe('kill -9 of the process running a Worker', () => {
         assert.ok(lastStart, `job ${id} completed without ever starting`);
         assert.equal(job.returnvalue, `${id}:${lastStart.attempt}:${lastStart.run}`, `job ${id}: the result kept is the last start's`);
         assert.equal(job.attemptsMade, lastStart.attempt, `job ${id}: attemptsMade`);
+        assert.ok(ends.has(`${id} ${lastStart.attempt} ${lastStart.run}`), `job ${id} completed, yet its processor never returned`);
         assert.equal(logged.length, 1, `job ${id} has ${logged.length} COMPLETE records`);
         assert.equal(logged[0]!.a, lastStart.attempt);
         if (d.length === 1) assert.deepEqual(d[0], lastStart, `job ${id}: 'completed' came from its last start`);
@@ -133,6 +139,7 @@ describe('kill -9 of the process running a Worker', () => {
     assert.equal(counts.completed! + counts.failed!, JOBS, `counts: ${JSON.stringify(counts)}`);
     assert.equal(counts.failed, failedJobs);
     assert.ok(reruns > 0, 'no job was ever running at a kill: the kills proved nothing');
-    t.diagnostic(`${killed.size} kills in ${run} runs; ${reruns} reruns after kills; ${failedJobs} jobs failed by stalls`);
+    assert.equal(verifyLog(path.join(dir, 'q')).ok, true);
+    t.diagnostic(`${killed.size} kills in ${run} runs (${killedBeforeWork} before any job started); ${reruns} reruns after kills; ${failedJobs} jobs failed by stalls`);
   });
 });

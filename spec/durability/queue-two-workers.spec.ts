@@ -14,6 +14,11 @@
  *     runs or renews what it wins, so the owner must notice the foreign claim, let its lease expire, stall the
  *     jobs (an attempt counts) and cut them again. To be sure that path runs, every 8th ticket (up to HOLD) is
  *     held back from the Workers until the intruder has taken it. It stops claiming after MAX_INTRUDER_WINS.
+ *     (This path once hung: the desk took a ticket gone from ready/ without a claim it had heard of for "claimed
+ *     just now" and never looked again, so those jobs stayed active forever. TicketDesk.checkLeases now finds the
+ *     foreign claimant's taken file and expires it like any lease.)
+ * leaseMs is 500, not less: the Workers renew every leaseMs/3, and a lease of theirs expiring under load would
+ * rightly run a job twice and fail the test for the wrong reason.
  * Every claim call of the Workers is recorded (by wrapping the desk's TicketFiles.claim); the intruder reports
  * its wins. Then, for every ticket the log says was cut (ACTIVE records):
  *   - exactly one claim succeeded (Workers' and intruder's together), and both Workers tried it;

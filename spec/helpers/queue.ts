@@ -41,17 +41,18 @@ function crashCopy(from: string, to: string): void {
 }
 
 /**
- * A per-test setup. With `crashCopyOf`, its directory starts as a crash copy of that root (see crashCopy). The after hook is registered before the temp dir's, so it runs first (node:test runs a
+ * A per-test setup. With `crashCopyOf`, its directory starts as a crash copy of that root (see crashCopy); with
+ * `damaged`, the test damages a log on purpose and the logs are not verified at the end. The after hook is registered before the temp dir's, so it runs first (node:test runs a
  * test's after hooks in the order they were added): everything is closed before the directory goes away.
  */
-export function setup(t: TestContext, opts: { crashCopyOf?: string } = {}): Setup {
+export function setup(t: TestContext, opts: { crashCopyOf?: string; damaged?: boolean } = {}): Setup {
   const queues: Array<Queue<any, any>> = [];
   const workers: Array<Worker<any, any>> = [];
   const names = new Set<string>();
   t.after(async () => {
     for (const w of workers) await w.close(true);
     for (const q of queues) await q.close();
-    for (const name of names) {
+    for (const name of opts.damaged ? [] : names) {
       const d = path.join(dir, name);
       if (!fs.existsSync(path.join(d, 'QUEUE'))) continue;
       const report = verifyLog(d);

@@ -6,6 +6,7 @@
  * record before add() resolves), with the owner lock left behind: what a process killed at that moment leaves.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
@@ -73,6 +74,22 @@ describe('reopening a queue', () => {
       assert.deepEqual(order, ['touched', 'next', 'high', 'low']);
     });
   }
+
+  it('gives back an encrypted, compressed queue as it was, with no job data in clear on disk', SAFETY, async (t) => {
+    const s = setup(t);
+    const opts = { encryption: { key: randomBytes(32) }, compression: { threshold: 64 } };
+    const before = await populate(s, opts);
+    const q = s.queue('q', opts);
+    const big = await q.add('big', { text: 'secret-marker '.repeat(200) });
+    assert.deepEqual((await q.getJob(big.id))!.data, { text: 'secret-marker '.repeat(200) });
+    await big.remove();
+    assert.deepEqual(await describeQueue(q), before);
+    const segments = fs.readdirSync(path.join(s.dir, 'q', 'log')).map((f) => fs.readFileSync(path.join(s.dir, 'q', 'log', f)));
+    for (const bytes of segments) {
+      assert.equal(bytes.includes('secret-marker'), false, 'job data in clear');
+      assert.equal(bytes.includes('bad data'), false, 'a failure reason in clear');
+    }
+  });
 
   it('writes a checkpoint at close that covers the whole log', SAFETY, async (t) => {
     const s = setup(t);

@@ -370,12 +370,12 @@ describe('Queue.retryJobs', () => {
     return q;
   }
 
-  it('sends at most count failed jobs back to waiting, oldest first, with attempts reset', SAFETY, async (t) => {
+  it('sends every failed job back in batches of count (as BullMQ), oldest first, with attempts reset', SAFETY, async (t) => {
     const q = await failedThree(setup(t));
-    assert.equal(await q.retryJobs({ state: 'failed', count: 2 }), 2);
-    assert.deepEqual(await q.getJobCounts('waiting', 'failed', 'completed'), { waiting: 2, failed: 1, completed: 1 });
+    assert.equal(await q.retryJobs({ state: 'failed', count: 2 }), 3);
+    assert.deepEqual(await q.getJobCounts('waiting', 'failed', 'completed'), { waiting: 3, failed: 0, completed: 1 });
     const waiting = await q.getJobs('waiting', 0, -1, true);
-    assert.deepEqual(waiting.map((j) => j.name), ['a', 'b']);
+    assert.deepEqual(waiting.map((j) => j.name).slice(0, 2), ['a', 'b']);
     for (const job of waiting) {
       assert.equal(job.attemptsMade, 0);
       assert.equal(job.failedReason, undefined);

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { type Job } from '../../lib/index.js';
 import { SAFETY, aborted, deferred, setup, waitFor, waitForCount } from '../helpers/queue.js';
+import { flipByte } from '../helpers/tmp.js';
 
 const fixture = (name: string): URL => new URL(`./fixtures/${name}.js`, import.meta.url);
 
@@ -248,6 +249,43 @@ describe('Worker failures', () => {
   });
 });
 
+describe('Worker errors', () => {
+  /** A closed queue of 60 jobs whose first (sealed) segment has a damaged record. */
+  async function damaged(s: ReturnType<typeof setup>, withIndex: boolean): Promise<void> {
+    const q = s.queue('q', { maxSegmentBytes: 4096 });
+    await q.addBulk(Array.from({ length: 60 }, (_, i) => ({ name: 'j', data: { i, pad: 'x'.repeat(100) } })));
+    await q.close();
+    const log = path.join(s.dir, 'q', 'log');
+    flipByte(path.join(log, fs.readdirSync(log).sort()[0]!), 200);
+    if (!withIndex) fs.rmSync(path.join(s.dir, 'q', 'index'));
+  }
+
+  it('reports damage found at open through error and runs the intact jobs, with no Queue open', SAFETY, async (t) => {
+    const s = setup(t, { damaged: true });
+    await damaged(s, false);
+    const errors: string[] = [];
+    let completed = 0;
+    const w = s.worker('q', async () => void completed++);
+    w.on('error', (err: { code?: string }) => errors.push(err.code ?? 'no code'));
+    await waitFor(w, 'drained');
+    assert.deepEqual(errors, ['ERR_CORRUPT_RECORD']);
+    assert.ok(completed >= 55 && completed < 60, `${completed} jobs ran of the 60, some of them in the damaged range`);
+  });
+
+  it('fails a job whose record cannot be read, with the reason, and runs the others', SAFETY, async (t) => {
+    const s = setup(t, { damaged: true });
+    await damaged(s, true); // the index still lists the jobs whose records are damaged
+    const failures: string[] = [];
+    let completed = 0;
+    const w = s.worker('q', async () => void completed++);
+    w.on('failed', (_job: Job, err: { code?: string }) => failures.push(err.code ?? 'no code'));
+    await waitFor(w, 'drained');
+    assert.ok(failures.length >= 1 && failures.length <= 5, `${failures.length} jobs failed`);
+    assert.deepEqual(new Set(failures), new Set(['ERR_CORRUPT_RECORD']));
+    assert.equal(completed + failures.length, 60);
+  });
+});
+
 describe('Worker leases', () => {
   it('keeps the lease of a job that runs longer than leaseMs by renewing it', SAFETY, async (t) => {
     const s = setup(t);
@@ -263,6 +301,23 @@ describe('Worker leases', () => {
     assert.equal(result, 'kept');
     assert.equal(stalls, 0);
     assert.equal((await q.getJob(job.id))!.attemptsMade, 1);
+  });
+
+  it('reports no stall for jobs that finish while their leases are being renewed', SAFETY, async (t) => {
+    const s = setup(t);
+    // fsync: each outcome takes a while to become durable, and renewals every ~16 ms keep landing in that time.
+    const q = s.queue('q', { leaseMs: 50, durability: 'fsync' });
+    const w = s.worker('q', async () => {
+      await new Promise((r) => setTimeout(r, 1));
+      return 1;
+    }, { concurrency: 4 });
+    const stalled: unknown[] = [];
+    w.on('stalled', (id: string) => stalled.push(id));
+    const all = waitForCount(q, 'completed', 150);
+    await q.addBulk(Array.from({ length: 150 }, (_, i) => ({ name: 'j', data: i })));
+    await all;
+    assert.deepEqual(stalled, []);
+    assert.deepEqual(await q.getJobCounts('completed', 'waiting', 'failed'), { completed: 150, waiting: 0, failed: 0 });
   });
 
   it('fails a stalled job at once with maxStalledCount 0, attempts left or not', SAFETY, async (t) => {
