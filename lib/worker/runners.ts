@@ -18,7 +18,8 @@ export type ProcessorMap = Record<string, Processor>;
 export interface Runner {
   readonly capacity: number;
   run(job: Job, wire: PoolJob, timeoutMs: number | undefined, hooks: RunHooks): Promise<RunOutcome>;
-  abort(jobId: string, reason: Error): void;
+  /** Aborts one run, by the runKey its PoolJob carried (or its job id when it had none). */
+  abort(runKey: string, reason: Error): void;
   close(graceMs: number): Promise<void>;
 }
 
@@ -32,15 +33,16 @@ export class InlineRunner implements Runner {
     this.capacity = concurrency;
   }
 
-  run(job: Job, _wire: PoolJob, timeoutMs: number | undefined): Promise<RunOutcome> {
+  run(job: Job, wire: PoolJob, timeoutMs: number | undefined): Promise<RunOutcome> {
     const controller = new AbortController();
-    this.#controllers.set(job.id, controller);
+    const key = wire.runKey ?? job.id;
+    this.#controllers.set(key, controller);
     const fn = typeof this.#processor === 'function' ? this.#processor : this.#processor[job.name];
     return new Promise<RunOutcome>((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       const settle = (o: RunOutcome): void => {
         if (timer) clearTimeout(timer);
-        this.#controllers.delete(job.id);
+        if (this.#controllers.get(key) === controller) this.#controllers.delete(key);
         resolve(o);
       };
       if (timeoutMs !== undefined) {
@@ -62,8 +64,8 @@ export class InlineRunner implements Runner {
     });
   }
 
-  abort(jobId: string, reason: Error): void {
-    this.#controllers.get(jobId)?.abort(reason);
+  abort(runKey: string, reason: Error): void {
+    this.#controllers.get(runKey)?.abort(reason);
   }
 
   async close(): Promise<void> {
@@ -86,8 +88,8 @@ export class PoolRunner implements Runner {
     return this.#pool.run(wire, timeoutMs, hooks);
   }
 
-  abort(jobId: string, reason: Error): void {
-    this.#pool.abort(jobId, reason.message);
+  abort(runKey: string, reason: Error): void {
+    this.#pool.abort(runKey, reason.message);
   }
 
   close(graceMs: number): Promise<void> {

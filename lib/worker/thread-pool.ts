@@ -194,19 +194,21 @@ export class ThreadPool {
   }
 
   /**
-   * Fires the signal of every run of this job with an ERR_JOB_ABORTED reason (message: `reason`). A run that
+   * Fires the signal of the runs whose runKey (or, without one, job id) is `key`, with an ERR_JOB_ABORTED reason
+   * (message: `reason`). A run that
    * has not stopped abortGraceMs later has its thread terminated ('crashed'). A run still queued, or waiting for
    * its thread to start, ends at once as 'failed' with that reason. Unknown or finished job ids are ignored.
    */
-  abort(jobId: string, reason?: string): void {
-    const error = poolError('ERR_JOB_ABORTED', reason ?? `job ${jobId} was aborted`);
-    for (const run of this.#queue.filter((r) => r.job.id === jobId)) {
+  abort(key: string, reason?: string): void {
+    const error = poolError('ERR_JOB_ABORTED', reason ?? `job ${key} was aborted`);
+    const matches = (r: Run): boolean => (r.job.runKey ?? r.job.id) === key;
+    for (const run of this.#queue.filter(matches)) {
       this.#queue.splice(this.#queue.indexOf(run), 1);
       this.#settle(run, { kind: 'failed', error });
     }
     for (const thread of this.#threads) {
       for (const run of thread.runs.values()) {
-        if (run.job.id === jobId && run.signalled === undefined) this.#signal(run, error);
+        if (matches(run) && run.signalled === undefined) this.#signal(run, error);
       }
     }
   }

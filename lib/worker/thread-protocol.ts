@@ -24,6 +24,8 @@ import type { WireError } from './error-wire.js';
 /** A job as the pool receives it and posts it to a thread. Structured-clonable. */
 export interface PoolJob {
   id: string;
+  /** Names this run for abort() when one job may run twice at once (the Worker's ticket + id); default: id. */
+  runKey?: string;
   name: string;
   data: unknown;
   opts: Record<string, unknown>;

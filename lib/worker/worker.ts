@@ -58,8 +58,13 @@ interface Held {
   lost: boolean;
 }
 
+/**
+ * A run in progress, keyed by runKey(ticket, job id): the same job can run twice in one Worker at once (its lease
+ * was taken back and it was cut again to this Worker), and the two runs must not be mistaken for each other.
+ */
 interface Running {
   ticket: string;
+  jobId: string;
   attempt: number;
   /** The Job handed to the processor, once built: what 'progress' events carry. */
   job?: Job;
@@ -186,11 +191,12 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
   }
 
   #start(owner: Owner, ticket: string, tj: TicketJob): void {
-    this.#running.set(tj.id, { ticket, attempt: tj.attempt });
+    const key = runKey(ticket, tj.id);
+    this.#running.set(key, { ticket, jobId: tj.id, attempt: tj.attempt });
     void this.#process(owner, ticket, tj)
       .catch((err: Error) => this.#emitError(err))
       .finally(() => {
-        this.#running.delete(tj.id);
+        this.#running.delete(key);
         this.#settleLocal(ticket, tj.id);
         if (this.#running.size === 0) for (const fn of this.#idleWaiters.splice(0)) fn();
         this.#pump();
@@ -210,12 +216,12 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
       return;
     }
     const job = Job.forRun<DataType>(owner, meta, data);
-    const running = this.#running.get(tj.id);
+    const running = this.#running.get(runKey(ticket, tj.id));
     if (running) running.job = job as Job;
     this.emit('active', job, 'waiting');
     const outcome = await this.#runner.run(
       job as Job,
-      { id: job.id, name: job.name, data: job.data, opts: { ...job.opts }, attemptsMade: meta.attemptsMade, timestamp: job.timestamp, processedOn: meta.processedOn, progress: meta.progress as number | object },
+      { id: job.id, runKey: runKey(ticket, tj.id), name: job.name, data: job.data, opts: { ...job.opts }, attemptsMade: meta.attemptsMade, timestamp: job.timestamp, processedOn: meta.processedOn, progress: meta.progress as number | object },
       meta.opts.timeout,
       {
         onProgress: (p) => {
@@ -314,7 +320,7 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
       if (ok) continue;
       held.lost = true;
       const reason = new SpoolError('ERR_LEASE_LOST', `the lease on ticket ${ticket} was taken back`);
-      for (const [id, r] of this.#running) if (r.ticket === ticket) this.#runner.abort(id, reason);
+      for (const [key, r] of this.#running) if (r.ticket === ticket) this.#runner.abort(key, reason);
       for (let i = this.#inbox.length - 1; i >= 0; i--) if (this.#inbox[i]!.ticket === ticket) this.#inbox.splice(i, 1);
       for (const id of held.open) this.emit('stalled', id, 'active');
     }
@@ -325,7 +331,8 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
    * straight to the owner, a thread's report comes through the pool's hook; both end in the owner's event.
    */
   #onProgress = ({ jobId, data }: { jobId: string; data: unknown }): void => {
-    const job = this.#running.get(jobId)?.job;
+    const ticket = this.#owner?.table.jobs.get(jobId)?.ticket;
+    const job = ticket !== undefined ? this.#running.get(runKey(ticket, jobId))?.job : undefined;
     if (job) this.emit('progress', job, data);
   };
 
@@ -367,9 +374,9 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
           clearInterval(renew);
         }
         const reason = new SpoolError('ERR_LEASE_LOST', 'the worker is closing');
-        for (const [id, r] of [...this.#running]) {
-          this.#runner.abort(id, reason);
-          await owner.release(r.ticket, id, r.attempt);
+        for (const [key, r] of [...this.#running]) {
+          this.#runner.abort(key, reason);
+          await owner.release(r.ticket, r.jobId, r.attempt);
         }
       }
       owner?.off('progress', this.#onProgress);
@@ -392,4 +399,9 @@ function refuseResult(result: unknown, maxBytes: number): SpoolError | undefined
   }
   if (bytes > maxBytes) return new SpoolError('ERR_TOO_LARGE', `the job's result of ${bytes} bytes is over maxDataBytes (${maxBytes})`);
   return undefined;
+}
+
+/** The key of one run of a job: its ticket and its id. */
+function runKey(ticket: string, jobId: string): string {
+  return `${ticket}\u0000${jobId}`;
 }

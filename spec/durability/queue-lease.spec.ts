@@ -116,13 +116,10 @@ describe('expired leases', () => {
     assert.deepEqual(completeRecords(s.dir).map((c) => [c.a, c.rv]), [[2, 'second']]);
   });
 
-  // The Worker keys its runs by job id (Worker #running, InlineRunner #controllers; ThreadPool.abort takes a job
-  // id too), so once the job is handed to the same Worker again, the second run's entry replaces the first's: the
-  // renewal that finds the first lease gone looks for a run of that ticket, finds none, and the first run is never
-  // told to stop (and its end later deletes the second run's entry). Fixing it needs an identity per run from the
-  // Worker down to its runner (InlineRunner's controllers, ThreadPool.abort): a todo until then.
-  const SAME_WORKER_TODO = 'Worker tracks runs by job id: a lost run is not aborted once the job runs again in the same Worker';
-  it('has the worker stop the first run when it finds its lease gone, even with the job running again beside it', { timeout: 30_000, todo: SAME_WORKER_TODO }, async (t) => {
+  // The same job running twice in one Worker (its lease taken back, then cut again to this Worker): each run has its
+  // own identity (ticket + job id) from the Worker down to its runner, so the lost one is told to stop and the new
+  // one is left alone.
+  it('has the worker stop the first run when it finds its lease gone, even with the job running again beside it', { timeout: 30_000 }, async (t) => {
     const s = setup(t);
     const queue = s.queue('q', OPTS);
     await queue.waitUntilReady();
