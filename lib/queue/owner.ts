@@ -211,11 +211,11 @@ export class Owner extends EventEmitter<OwnerEvents> {
   }
 
   /** Logs a stall of the job's current attempt (its lease expired or its owner died): retried or failed. */
-  stall(job: JobMeta): Promise<unknown> {
+  stall(job: JobMeta, why?: string): Promise<unknown> {
     const ts = Date.now();
     const attempt = job.attemptsMade + 1;
     const retry = attempt < (job.opts.attempts ?? 1) && job.stalls + 1 <= this.opts.maxStalledCount;
-    const { done } = this.record(REC.STALL, { id: job.id, a: attempt, r: retry ? ts : null, ts });
+    const { done } = this.record(REC.STALL, why === undefined ? { id: job.id, a: attempt, r: retry ? ts : null, ts } : { id: job.id, a: attempt, r: retry ? ts : null, ts, why });
     this.emit('stalled', { jobId: job.id });
     if (!retry) this.emit('failed', { jobId: job.id, failedReason: job.failedReason ?? 'job stalled', final: true });
     else this.#afterReady(job);
@@ -312,7 +312,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
     for (const { job, ticket } of orphans) {
       if (this.#closed || job.state !== 'active' || job.ticket !== ticket) continue;
       try {
-        void this.stall(job).catch((err: Error) => this.emit('error', err));
+        void this.stall(job, 'job stalled: the process running it stopped before it finished').catch((err: Error) => this.emit('error', err));
       } catch (err) {
         this.emit('error', err as Error); // the log refused the record (closed, or failed): nothing was changed
       }

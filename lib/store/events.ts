@@ -10,7 +10,8 @@
  *   2     ACTIVE    {t: ticket, j: [[id, attempt]...], ts}    the owner handed these jobs out in a ticket
  *   3     COMPLETE  {id, a: attempt, rv: result, ts}          an attempt completed
  *   4     FAIL      {id, a, e: error, r: retryAt|null, ts}    an attempt failed; r = when to retry, null = final
- *   5     STALL     {id, a, r: retryAt|null, ts}              an attempt's lease expired (counts as an attempt)
+ *   5     STALL     {id, a, r: retryAt|null, ts, why?}        an attempt's lease expired, its thread crashed or its
+ *                                                             owner died (counts as an attempt)
  *   6     PROGRESS  {id, p}
  *   7     LOG       {id, l: line}
  *   8     REMOVE    {ids}                                     jobs removed (by remove, clean, drain, retention)
@@ -92,6 +93,8 @@ export interface StallEvent {
   a: number;
   r: number | null;
   ts: number;
+  /** Why, when it was not an expired lease (a crashed thread, an owner that died). */
+  why?: string;
 }
 
 export function encodeEvent(event: object): Buffer {

@@ -195,7 +195,7 @@ export class JobTable {
         job.ticket = undefined;
         if (type === REC.STALL) {
           job.stalls++;
-          job.failedReason = 'job stalled: its lease expired before it finished';
+          job.failedReason = (e as StallEvent).why ?? 'job stalled: its lease expired before it finished';
         } else {
           job.failedReason = (e as FailEvent).e.message;
         }

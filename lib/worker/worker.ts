@@ -268,7 +268,7 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
       // The thread died under the job: a stall (one attempt counted), like a worker process dying.
       if (meta.state === 'active' && meta.ticket === ticket && meta.attemptsMade + 1 === tj.attempt) {
         owner.desk.settled(ticket, tj.id);
-        await owner.stall(meta);
+        await owner.stall(meta, `job stalled: its worker thread crashed (${err.message})`);
       }
       this.emit('failed', job, err, 'active');
       return;
