@@ -141,7 +141,7 @@ function row(l: Line): Row {
     mode: l.s.mode,
     ours: VARIANT_TEXT[l.variant],
     'jobs/s': fmtInt(l.rate),
-    'µs/job': ((1e6 / l.rate) as number).toFixed(2),
+    'µs/job': (1e6 / l.rate).toFixed(2),
     baseline: `${VARIANT_TEXT.base} ${l.s.jobs === 1 ? 'one at a time' : `× ${IN_FLIGHT.toLocaleString('en-US')} in flight`}`,
     'base rec/s': fmtInt(l.base),
     'ours/base': fmtRatio(l.rate / l.base),

@@ -109,3 +109,15 @@ export async function profiled<T>(label: string, fn: () => Promise<T>): Promise<
     console.error(`  (profile of the measured window: ${file})`);
   }
 }
+
+/**
+ * Rejects with a clear error if `p` has not settled within `ms`. A hung run would otherwise just end the process
+ * quietly once nothing is left on the event loop (the queue's timers are unref'd), with no result and no error.
+ */
+export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no result after ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}

@@ -28,7 +28,7 @@ import {
   writeResults,
   type Row,
 } from './harness.js';
-import { JOB_DATA, JOB_DATA_BYTES, JOB_NAME, QUEUE_NAME, addRecordPayload, fmtMs, maxTarget, percentile, profiled } from './queue-common.js';
+import { JOB_DATA, JOB_DATA_BYTES, JOB_NAME, QUEUE_NAME, addRecordPayload, fmtMs, maxTarget, percentile, profiled, within } from './queue-common.js';
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 2_000);
 const WARMUP = 200;
@@ -76,8 +76,8 @@ async function measure(mode: Durability, payload: Buffer): Promise<Samples> {
       const t0 = performance.now();
       await queue.add(JOB_NAME, JOB_DATA);
       const added = performance.now();
-      const start = await started;
-      const done = await completed;
+      const start = await within(started, 10_000, 'the processor starting');
+      const done = await within(completed, 10_000, "the 'completed' event");
       return [start - t0, added - t0, done - t0];
     };
     const base = async (): Promise<number> => {
