@@ -11,6 +11,12 @@
  *   2. read the pid inside what we moved. If it is still the dead pid, delete it and take the lock normally.
  *      If not (a live process took the lock between our check and our rename), move it back.
  * A reused pid makes a dead owner look alive; then the mtime rule still frees the lock after `stale` ms.
+ *
+ * A lock with no pid file: the holder is between proper-lockfile's mkdir and our write of the pid, a window of
+ * microseconds, or it was killed inside that window. So we wait until the lock directory is NO_PID_GRACE_MS old;
+ * if there is still no pid then, its holder is taken as dead and the lock is broken the same way (step 2 then
+ * checks that no pid appeared in what we moved). Without this, a kill -9 in that window locked the queue for
+ * `stale` ms.
  */
 import * as nodeFs from 'node:fs';
 import * as path from 'node:path';
@@ -20,6 +26,7 @@ import { SpoolError, ioError } from '../errors.js';
 
 export const OWNER_LOCK = 'owner';
 const PID_FILE = 'pid';
+const NO_PID_GRACE_MS = 1_000;
 
 export interface OwnerLockOptions {
   /** Called if the lock is lost while held (another process judged it stale). */
@@ -57,7 +64,16 @@ export async function takeOwnerLock(dir: string, opts: OwnerLockOptions): Promis
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw ioError('take the owner lock', err);
       const holder = readPid(lockPath);
-      if (attempt < 3 && holder !== undefined && !isAlive(holder) && breakDeadLock(lockPath, holder)) continue;
+      if (attempt < 4 && holder !== undefined && !isAlive(holder) && breakDeadLock(lockPath, holder)) continue;
+      if (attempt < 4 && holder === undefined) {
+        const age = lockAgeMs(lockPath);
+        if (age === undefined) continue; // released meanwhile
+        if (age < NO_PID_GRACE_MS) {
+          await new Promise((r) => setTimeout(r, NO_PID_GRACE_MS - age + 10));
+          continue;
+        }
+        if (breakDeadLock(lockPath, undefined)) continue;
+      }
       throw new SpoolError(
         'ERR_LOCKED',
         `${dir} is owned by another process${holder !== undefined ? ` (pid ${holder})` : ''}; ` +
@@ -95,8 +111,16 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** Steps 1–2 of the header: true when the dead owner's lock was removed. */
-function breakDeadLock(lockPath: string, deadPid: number): boolean {
+function lockAgeMs(lockPath: string): number | undefined {
+  try {
+    return Math.max(0, Date.now() - nodeFs.statSync(lockPath).mtimeMs);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Steps 1–2 of the header: true when the dead owner's lock (pid `deadPid`, or none) was removed. */
+function breakDeadLock(lockPath: string, deadPid: number | undefined): boolean {
   const moved = `${lockPath}.${randomBytes(6).toString('hex')}.stale`;
   try {
     nodeFs.renameSync(lockPath, moved);

@@ -46,4 +46,25 @@ describe('owner lock', () => {
     assert.equal(fs.readFileSync(path.join(dir, 'owner', 'pid'), 'utf8'), String(process.pid));
     await release();
   });
+
+  it('takes over from an owner killed between making the lock and writing its pid, after a short grace', async (t) => {
+    const dir = tempDir(t);
+    // What a kill -9 inside that window leaves: the lock directory, fresh, with no pid file in it.
+    fs.mkdirSync(path.join(dir, 'owner'));
+    const started = Date.now();
+    const release = await takeOwnerLock(dir, { onLost: () => undefined });
+    const waited = Date.now() - started;
+    assert.ok(waited >= 900, `took over after ${waited} ms, before the grace for a holder still writing its pid`);
+    assert.equal(fs.readFileSync(path.join(dir, 'owner', 'pid'), 'utf8'), String(process.pid));
+    await release();
+  });
+
+  it('does not break a lock whose holder writes its pid within the grace', async (t) => {
+    const dir = tempDir(t);
+    fs.mkdirSync(path.join(dir, 'owner'));
+    // A live holder (this process stands in for it) that writes its pid a little late.
+    setTimeout(() => fs.writeFileSync(path.join(dir, 'owner', 'pid'), String(process.pid)), 200);
+    await assert.rejects(takeOwnerLock(dir, { onLost: () => undefined }), { code: 'ERR_LOCKED' });
+    assert.equal(fs.readFileSync(path.join(dir, 'owner', 'pid'), 'utf8'), String(process.pid));
+  });
 });
