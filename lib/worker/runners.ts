@@ -23,6 +23,8 @@ export interface Runner {
   close(graceMs: number): Promise<void>;
 }
 
+const NEVER: AbortSignal = new AbortController().signal;
+
 export class InlineRunner implements Runner {
   readonly capacity: number;
   readonly #processor: Processor | ProcessorMap;
@@ -34,21 +36,23 @@ export class InlineRunner implements Runner {
   }
 
   run(job: Job, wire: PoolJob, timeoutMs: number | undefined): Promise<RunOutcome> {
-    const controller = new AbortController();
-    const key = wire.runKey ?? job.id;
-    this.#controllers.set(key, controller);
     const fn = typeof this.#processor === 'function' ? this.#processor : this.#processor[job.name];
+    // An AbortController per job is measurable at tens of thousands of jobs a second, and useless to a processor
+    // that takes no signal and has no timeout: those get a shared signal that never aborts.
+    const controller = fn && (fn.length >= 2 || timeoutMs !== undefined) ? new AbortController() : undefined;
+    const key = wire.runKey ?? job.id;
+    if (controller) this.#controllers.set(key, controller);
     return new Promise<RunOutcome>((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       const settle = (o: RunOutcome): void => {
         if (timer) clearTimeout(timer);
-        if (this.#controllers.get(key) === controller) this.#controllers.delete(key);
+        if (controller && this.#controllers.get(key) === controller) this.#controllers.delete(key);
         resolve(o);
       };
       if (timeoutMs !== undefined) {
         timer = setTimeout(() => {
           const err = new SpoolError('ERR_JOB_TIMEOUT', `job ${job.id} timed out after ${timeoutMs} ms`);
-          controller.abort(err);
+          controller?.abort(err);
           settle({ kind: 'timeout', error: err });
         }, timeoutMs);
       }
@@ -56,7 +60,7 @@ export class InlineRunner implements Runner {
         return settle({ kind: 'failed', error: new SpoolError('ERR_NO_HANDLER', `no processor for jobs named '${job.name}'`) });
       }
       Promise.resolve()
-        .then(() => fn(job, controller.signal))
+        .then(() => fn(job, controller?.signal ?? NEVER))
         .then(
           (result) => settle({ kind: 'completed', result }),
           (err: unknown) => settle({ kind: 'failed', error: asError(err) }),
