@@ -74,7 +74,8 @@ function probe(peer: PeerName): string | undefined {
       : "await import('plainjob'); const D = (await import('better-sqlite3')).default; new D(':memory:').close();";
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd: PEERS_ROOT, encoding: 'utf8', timeout: 30_000 });
   if (r.status === 0) return undefined;
-  const why = (r.stderr || r.error?.message || 'unknown error').trim().split('\n').find((l) => /Error|error/.test(l)) ?? 'failed to load';
+  const lines = (r.stderr || r.error?.message || 'unknown error').trim().split('\n');
+  const why = lines.find((l) => /^\s*\w*Error\b.*:/.test(l)) ?? lines.find((l) => /rror/.test(l)) ?? 'failed to load';
   return `its packages do not load (${why.trim().slice(0, 200)}); run \`npm install --prefix benchmarks/peers\``;
 }
 
