@@ -7,7 +7,7 @@
  */
 import { SpoolError, ioError } from '../errors.js';
 import { decodeCheckpoint, encodeCheckpointParts, type Checkpoint } from '../format/checkpoint.js';
-import { replaceFileAtomic, type Fs } from './fs.js';
+import { replaceFileAtomicAsync, type Fs } from './fs.js';
 
 export function readCheckpointFile(fs: Fs, file: string): { checkpoint?: Checkpoint; error?: string } {
   let bytes: Buffer;
@@ -25,6 +25,6 @@ export function readCheckpointFile(fs: Fs, file: string): { checkpoint?: Checkpo
   }
 }
 
-export function writeCheckpointFile(fs: Fs, file: string, cp: Checkpoint): void {
-  replaceFileAtomic(fs, file, encodeCheckpointParts(cp));
+export function writeCheckpointFile(fs: Fs, file: string, cp: Checkpoint): Promise<void> {
+  return replaceFileAtomicAsync(fs, file, encodeCheckpointParts(cp));
 }

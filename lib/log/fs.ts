@@ -106,6 +106,32 @@ export function replaceFileAtomic(fs: Fs, file: string, data: Buffer | Buffer[])
   fsyncDir(fs, path.dirname(file));
 }
 
+/**
+ * replaceFileAtomic, with the file's fsync on the thread pool: for files of megabytes (the index of a large
+ * queue), whose sync would otherwise stop the event loop for milliseconds. Same steps, same crash story.
+ */
+export async function replaceFileAtomicAsync(fs: Fs, file: string, data: Buffer | Buffer[]): Promise<void> {
+  const tmp = file + '.tmp';
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(tmp, 'w');
+    let at = 0;
+    for (const part of Array.isArray(data) ? data : [data]) {
+      writeFully(fs, fd, part, 0, part.length, at);
+      at += part.length;
+    }
+    const synced = fd;
+    await new Promise<void>((resolve, reject) => fs.fdatasync(synced, (err) => (err ? reject(err) : resolve())));
+    fs.closeSync(fd);
+    fd = undefined;
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    if (fd !== undefined) closeQuietly(fs, fd);
+    throw ioError(`replace ${path.basename(file)}`, err);
+  }
+  fsyncDir(fs, path.dirname(file));
+}
+
 export function closeQuietly(fs: Fs, fd: number): void {
   try {
     fs.closeSync(fd);

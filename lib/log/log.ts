@@ -241,6 +241,11 @@ export class Log extends EventEmitter<LogEvents> {
     return this.read(ptr);
   }
 
+  /** True when record `seq` has been handed to write(), so read() finds it. */
+  isWritten(seq: number): boolean {
+    return seq < this.#writer.writtenSeq;
+  }
+
   /** Resolves once record `seq` has been handed to write() (so read() finds it). */
   async whenWritten(seq: number): Promise<void> {
     if (seq >= this.#writer.writtenSeq) await this.#writer.whenIdle();
@@ -287,16 +292,31 @@ export class Log extends EventEmitter<LogEvents> {
    */
   async checkpoint(state: Buffer, upTo?: RecordPointer): Promise<void> {
     this.#assertOpen();
-    // The position is taken before the sync: appends made while it runs come after `state` and must be replayed.
+    // The position is taken now, before any await: `state` describes this moment, and appends made from here on
+    // come after it and must be replayed.
     const position: LogPosition = upTo
       ? { nextSeq: upTo.seq + 1, segmentId: upTo.segmentId, offset: upTo.offset + upTo.size }
       : this.#writer.position;
+    // One at a time: they share index.tmp. Each is whole on its own, so a later one simply follows.
+    while (this.#checkpointing) await this.#checkpointing.catch(() => undefined);
+    const run = this.#checkpointNow(state, position);
+    this.#checkpointing = run;
+    try {
+      await run;
+    } finally {
+      if (this.#checkpointing === run) this.#checkpointing = undefined;
+    }
+  }
+
+  #checkpointing: Promise<void> | undefined;
+
+  async #checkpointNow(state: Buffer, position: LogPosition): Promise<void> {
     await this.#writer.sync();
     const segments = [...this.#generations]
       .filter(([id]) => id <= position.segmentId)
       .map(([segmentId, generation]) => ({ segmentId, generation }))
       .sort((a, b) => a.segmentId - b.segmentId);
-    writeCheckpointFile(this.#opts.fs, path.join(this.dir, INDEX_FILE), {
+    await writeCheckpointFile(this.#opts.fs, path.join(this.dir, INDEX_FILE), {
       position,
       epoch: this.epoch,
       segments,
@@ -347,6 +367,7 @@ export class Log extends EventEmitter<LogEvents> {
     this.#closed = true;
     try {
       await this.#compacting?.catch(() => undefined);
+      await this.#checkpointing?.catch(() => undefined);
       await this.#writer.close();
     } finally {
       this.#reader.close();

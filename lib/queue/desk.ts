@@ -2,10 +2,12 @@
  * TicketDesk: the owner's side of claiming (protocol in tickets.ts). Cuts tickets for workers that want work,
  * tracks every live ticket until all its jobs are settled, and takes back leases that expire.
  *
- * Batch size adapts to demand: a worker says how many jobs it could start now (its free slots) and gets at most
- * that many, in priority order, in one ticket (capped at MAX_TICKET_JOBS). A quiet queue or a worker with one
- * free slot gets one job per ticket; a busy one with fifty gets up to fifty, and no job is held by a worker that
- * could not start it, so priority and fairness between workers hold.
+ * Batch size adapts to demand and load. A worker says how many jobs it could start now (`free`: slots with
+ * nothing to start) and how many it would take in all (`want`: free slots plus a lookahead of short jobs, see
+ * worker.ts). Jobs go in priority order, in one ticket (capped at MAX_TICKET_JOBS). While fewer than BUSY jobs
+ * wait, a worker gets only what it can start now: a quiet queue hands out one job per ticket, and no job is held
+ * back behind work a worker could not start. With a backlog of BUSY or more, it gets up to its whole want, so
+ * that tickets, whose file operations and ACTIVE record cost far more than a short job, carry many jobs.
  */
 import type { JobMeta } from '../store/job-table.js';
 import { REC } from '../store/events.js';
@@ -13,12 +15,18 @@ import { TicketFiles, encodeTicket, ticketFileName, type TicketContent } from '.
 import type { Owner } from './owner.js';
 
 const MAX_TICKET_JOBS = 256;
+/** Waiting jobs from which the queue counts as busy (header). */
+const BUSY = 16;
 
 /** A worker as the desk sees it. Lives in the owner's process (workers in other processes come later). */
 export interface WorkerPort {
   readonly id: string;
-  /** How many more jobs it could start now. The desk lowers it as it cuts tickets for it. */
+  /** How many more jobs it would take now, lookahead included. The desk lowers it as it cuts tickets for it. */
   want: number;
+  /** How many of those it could start at once (free slots with nothing to start). The desk lowers it too. */
+  free: number;
+  /** Jobs cut for it whose ticket has not been offered yet (its ACTIVE record is not durable yet). The desk keeps it. */
+  inFlight: number;
   /** A ticket cut for this worker, already in tickets/ready: claim it by rename (tickets.ts). */
   offer(name: string, content: TicketContent): void;
 }
@@ -74,7 +82,9 @@ export class TicketDesk {
       const port = this.#ports[this.#next++ % this.#ports.length]!;
       if (port.want <= 0) continue;
       const jobs: JobMeta[] = [];
-      const n = Math.min(port.want, MAX_TICKET_JOBS);
+      const waiting = table.count('waiting');
+      const n = Math.min(waiting >= BUSY ? port.want : Math.min(port.free, port.want), MAX_TICKET_JOBS);
+      if (n <= 0) continue;
       for (let job = table.ready.pop(); job; job = jobs.length < n ? table.ready.pop() : undefined) jobs.push(job);
       if (jobs.length === 0) break;
       this.#cut(port, jobs);
@@ -107,16 +117,33 @@ export class TicketDesk {
     };
     this.#live.set(ticket, live);
     port.want -= jobs.length;
+    port.free = Math.max(0, port.free - jobs.length);
+    port.inFlight += jobs.length;
     for (const j of jobs) this.#owner.emit('active', { jobId: j.id });
     done.then(
       () => {
+        port.inFlight -= jobs.length;
         if (this.#closed || live.jobs.size === 0) return;
-        this.files.publish(name, encodeTicket(content));
+        try {
+          this.files.publish(name, encodeTicket(content));
+        } catch (err) {
+          // No file, so no lease that could expire: hand the jobs back at once (they never ran).
+          this.#owner.emit('error', err as Error);
+          try {
+            for (const [id, attempt] of [...live.jobs]) void this.#owner.release(ticket, id, attempt)?.catch(() => undefined);
+          } catch {
+            // The log refuses records (closed or failed): the next owner stalls these jobs instead.
+          }
+          return;
+        }
         live.state = 'ready';
         live.since = Date.now();
         port.offer(name, content);
       },
-      (err: Error) => this.#owner.emit('error', err),
+      (err: Error) => {
+        port.inFlight -= jobs.length;
+        this.#owner.emit('error', err);
+      },
     );
   }
 

@@ -43,7 +43,8 @@ export interface OwnerEvents {
 }
 
 export type Outcome =
-  | { kind: 'completed'; result: unknown }
+  /** `resultJson`, when given, is JSON.stringify(result) already made (the worker checks the result's size). */
+  | { kind: 'completed'; result: unknown; resultJson?: string }
   | { kind: 'failed'; error: WireError; retryDelay: number | undefined };
 
 export class Owner extends EventEmitter<OwnerEvents> {
@@ -160,8 +161,13 @@ export class Owner extends EventEmitter<OwnerEvents> {
 
   // ---- reading job contents (they live in the log, not in memory)
 
-  async readAdd(job: JobMeta): Promise<AddEvent> {
+  readAdd(job: JobMeta): Promise<AddEvent> {
     return this.readEvent<AddEvent>(() => job.ptr);
+  }
+
+  /** readAdd() without waiting: undefined when the record is still in the writer's batch. Throws on read errors. */
+  readAddNow(job: JobMeta): AddEvent | undefined {
+    return this.#log.isWritten(job.ptr.seq) ? this.#readEventNow<AddEvent>(() => job.ptr) : undefined;
   }
 
   /**
@@ -169,8 +175,17 @@ export class Owner extends EventEmitter<OwnerEvents> {
    * record while this waits for it to be written, and then the job's pointer is updated (store/liveness.ts); one
    * retry covers a read that raced with the rename of a rewritten segment.
    */
-  async readEvent<T>(where: () => RecordPointer): Promise<T> {
-    await this.#log.whenWritten(where().seq);
+  readEvent<T>(where: () => RecordPointer): Promise<T> {
+    try {
+      // Almost always the record was written long ago: read it now, without a turn of the event loop.
+      if (this.#log.isWritten(where().seq)) return Promise.resolve(this.#readEventNow<T>(where));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#log.whenWritten(where().seq).then(() => this.#readEventNow<T>(where));
+  }
+
+  #readEventNow<T>(where: () => RecordPointer): T {
     const ptr = where();
     let entry: LogEntry;
     try {
@@ -195,7 +210,11 @@ export class Owner extends EventEmitter<OwnerEvents> {
     const ts = Date.now();
     let done: Promise<unknown>;
     if (outcome.kind === 'completed') {
-      done = this.record(REC.COMPLETE, { id, a: attempt, rv: outcome.result, ts }).done;
+      const event = { id, a: attempt, rv: outcome.result, ts };
+      // The same bytes encodeEvent would make, without serializing the result a second time.
+      const payload = outcome.resultJson === undefined ? undefined
+        : Buffer.from(`{"id":${JSON.stringify(id)},"a":${attempt},"rv":${outcome.resultJson},"ts":${ts}}`);
+      done = this.record(REC.COMPLETE, event, payload).done;
       this.emit('completed', { jobId: id, returnvalue: outcome.result });
     } else {
       const maxAttempts = job.opts.attempts ?? 1;

@@ -17,7 +17,8 @@ export type ProcessorMap = Record<string, Processor>;
 
 export interface Runner {
   readonly capacity: number;
-  run(job: Job, wire: PoolJob, timeoutMs: number | undefined, hooks: RunHooks): Promise<RunOutcome>;
+  /** Runs one job; `runKey` names this run for abort(). */
+  run(job: Job, runKey: string, timeoutMs: number | undefined, hooks: RunHooks): Promise<RunOutcome>;
   /** Aborts one run, by the runKey its PoolJob carried (or its job id when it had none). */
   abort(runKey: string, reason: Error): void;
   close(graceMs: number): Promise<void>;
@@ -35,12 +36,12 @@ export class InlineRunner implements Runner {
     this.capacity = concurrency;
   }
 
-  run(job: Job, wire: PoolJob, timeoutMs: number | undefined): Promise<RunOutcome> {
+  run(job: Job, runKey: string, timeoutMs: number | undefined): Promise<RunOutcome> {
     const fn = typeof this.#processor === 'function' ? this.#processor : this.#processor[job.name];
     // An AbortController per job is measurable at tens of thousands of jobs a second, and useless to a processor
     // that takes no signal and has no timeout: those get a shared signal that never aborts.
     const controller = fn && (fn.length >= 2 || timeoutMs !== undefined) ? new AbortController() : undefined;
-    const key = wire.runKey ?? job.id;
+    const key = runKey;
     if (controller) this.#controllers.set(key, controller);
     return new Promise<RunOutcome>((resolve) => {
       let timer: NodeJS.Timeout | undefined;
@@ -88,7 +89,18 @@ export class PoolRunner implements Runner {
     return this.#pool.capacity;
   }
 
-  run(_job: Job, wire: PoolJob, timeoutMs: number | undefined, hooks: RunHooks): Promise<RunOutcome> {
+  run(job: Job, runKey: string, timeoutMs: number | undefined, hooks: RunHooks): Promise<RunOutcome> {
+    const wire: PoolJob = {
+      id: job.id,
+      runKey,
+      name: job.name,
+      data: job.data,
+      opts: { ...job.opts },
+      attemptsMade: job.attemptsMade,
+      timestamp: job.timestamp,
+      processedOn: job.processedOn ?? 0,
+      progress: job.progress as number | object,
+    };
     return this.#pool.run(wire, timeoutMs, hooks);
   }
 

@@ -15,6 +15,17 @@
  *
  * close() is graceful: stop asking for work, hand back claimed jobs that have not started (RELEASE: no attempt
  * counts), let running ones finish until closeTimeoutMs, then abort and hand back the rest.
+ *
+ * Lookahead: every ticket costs an ACTIVE record and a few file operations (write, renames), far more than a
+ * short job. So, when jobs are short, the worker claims ahead of its free slots: as many jobs as its slots would
+ * get through in about LOOKAHEAD_MS at the average run time measured so far (at most MAX_LOOKAHEAD), and it
+ * refills in chunks rather than one slot at a time. The desk hands out lookahead only while the queue has a
+ * backlog (desk.ts), so a worker busy with a long job does not take the next one that arrives. Long jobs get no
+ * lookahead at all: a worker never holds more work
+ * than it could start within a few milliseconds, so a job of higher priority added meanwhile waits at most that
+ * long behind claimed work, and another worker is not starved of jobs this one could not start soon. The price:
+ * claimed jobs are active in the log, so if the process dies, those not yet started are stalled with the rest
+ * and an attempt counts for them too (a graceful close hands them back without one).
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
@@ -31,7 +42,7 @@ import { acquireOwner, releaseOwner } from '../queue/registry.js';
 import type { TicketContent, TicketJob } from '../queue/tickets.js';
 import { toWire } from './error-wire.js';
 import { InlineRunner, PoolRunner, type Processor, type ProcessorMap, type Runner } from './runners.js';
-import { ThreadPool, type RunOutcome } from './thread-pool.js';
+import { ThreadPool, type RunHooks, type RunOutcome } from './thread-pool.js';
 
 export interface WorkerOptions extends QueueOptions {
   /** Jobs at once (per thread, with threads). Default 1. */
@@ -48,6 +59,12 @@ export interface WorkerOptions extends QueueOptions {
   closeTimeoutMs?: number;
   settings?: { backoffStrategies?: Record<string, BackoffStrategy> };
 }
+
+/** How much work, in ms of measured run time per slot, the worker may claim beyond its free slots. */
+const LOOKAHEAD_MS = 4;
+const MAX_LOOKAHEAD = 256;
+
+const NO_HOOKS: RunHooks = { onProgress: () => undefined, onLog: () => undefined };
 
 const WORKER_KEYS = new Set(['concurrency', 'threads', 'maxJobsPerThread', 'maxHeapMb', 'abortGraceMs', 'autorun', 'closeTimeoutMs', 'settings']);
 
@@ -88,6 +105,8 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
   #closing: Promise<void> | undefined;
   #idleWaiters: Array<() => void> = [];
   readonly #pendingEvents = new Set<Promise<unknown>>();
+  /** Moving average of a job's run time in ms (processor start to outcome); undefined until one has run. */
+  #avgRunMs: number | undefined;
 
   constructor(name: string, processor: Processor<DataType, ResultType> | ProcessorMap | string | URL, opts: WorkerOptions) {
     super();
@@ -123,7 +142,7 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
     } else {
       throw invalidArg('processor must be a function, a map of functions by job name, or a module path/URL');
     }
-    this.#port = { id: this.id, want: 0, offer: (n, c) => this.#onOffer(n, c) };
+    this.#port = { id: this.id, want: 0, free: 0, inFlight: 0, offer: (n, c) => this.#onOffer(n, c) };
     const { key, owner } = acquireOwner(this.name, resolved);
     this.#key = key;
     this.#ownerP = owner.then((o) => {
@@ -170,8 +189,22 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
       const { ticket, tj } = this.#inbox.shift()!;
       this.#start(owner, ticket, tj);
     }
-    this.#port.want = this.#runner.capacity - this.#running.size - this.#inbox.length;
+    const lookahead = this.#lookahead();
+    const free = this.#runner.capacity - this.#running.size - this.#inbox.length - this.#port.inFlight;
+    const want = free + lookahead;
+    // A free slot with nothing to start and nothing on the way asks at once; otherwise ask in chunks, so that
+    // tickets carry many jobs. The desk hands out the lookahead only when the queue is busy (desk.ts).
+    this.#port.free = Math.max(0, free);
+    this.#port.want = want > 0 && (free > 0 || want >= Math.ceil(lookahead / 2)) ? want : 0;
     if (this.#port.want > 0) owner.desk.dispatch();
+  }
+
+  /** Jobs to claim beyond the free slots (header: Lookahead). */
+  #lookahead(): number {
+    const avg = this.#avgRunMs;
+    if (avg === undefined) return 0;
+    const perSlot = Math.floor(LOOKAHEAD_MS / Math.max(avg, 0.001));
+    return Math.min(MAX_LOOKAHEAD, perSlot * this.#runner.capacity);
   }
 
   #onOffer(name: string, content: TicketContent): void {
@@ -193,23 +226,26 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
 
   #start(owner: Owner, ticket: string, tj: TicketJob): void {
     const key = runKey(ticket, tj.id);
-    this.#running.set(key, { ticket, jobId: tj.id, attempt: tj.attempt });
-    void this.#process(owner, ticket, tj)
-      .catch((err: Error) => this.#emitError(err))
-      .finally(() => {
-        this.#running.delete(key);
-        this.#settleLocal(ticket, tj.id);
-        if (this.#running.size === 0) for (const fn of this.#idleWaiters.splice(0)) fn();
-        this.#pump();
-      });
+    const running: Running = { ticket, jobId: tj.id, attempt: tj.attempt };
+    this.#running.set(key, running);
+    const ended = (): void => {
+      this.#running.delete(key);
+      this.#settleLocal(ticket, tj.id);
+      if (this.#running.size === 0) for (const fn of this.#idleWaiters.splice(0)) fn();
+      this.#pump();
+    };
+    this.#process(owner, ticket, tj, key, running).then(ended, (err: Error) => {
+      this.#emitError(err);
+      ended();
+    });
   }
 
-  async #process(owner: Owner, ticket: string, tj: TicketJob): Promise<void> {
+  async #process(owner: Owner, ticket: string, tj: TicketJob, key: string, running: Running): Promise<void> {
     const meta = owner.table.jobs.get(tj.id);
     if (!meta || meta.state !== 'active' || meta.ticket !== ticket) return;
     let data: DataType;
     try {
-      data = (await owner.readAdd(meta)).d as DataType;
+      data = (owner.readAddNow(meta) ?? (await owner.readAdd(meta))).d as DataType;
     } catch (err) {
       // Its record cannot be read (quarantined as damaged, its key missing…): fail the attempt with the reason,
       // rather than leave the job active until its lease expires and then stall it, again and again.
@@ -217,21 +253,21 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
       return;
     }
     const job = Job.forRun<DataType>(owner, meta, data);
-    const running = this.#running.get(runKey(ticket, tj.id));
-    if (running) running.job = job as Job;
+    running.job = job as Job;
     this.emit('active', job, 'waiting');
-    const outcome = await this.#runner.run(
-      job as Job,
-      { id: job.id, runKey: runKey(ticket, tj.id), name: job.name, data: job.data, opts: { ...job.opts }, attemptsMade: meta.attemptsMade, timestamp: job.timestamp, processedOn: meta.processedOn, progress: meta.progress as number | object },
-      meta.opts.timeout,
-      {
-        onProgress: (p) => {
-          job.progress = p;
-          void owner.progress(job.id, p).catch((err: Error) => this.#emitError(err)); // 'progress' via #onProgress
-        },
-        onLog: (line) => void owner.log(job.id, line).catch((err: Error) => this.#emitError(err)),
+    const t0 = performance.now();
+    // Progress and log lines from a thread come back through these hooks; an inline processor calls the owner
+    // itself (job.updateProgress()), so it gets none.
+    const hooks: RunHooks = this.#runner instanceof InlineRunner ? NO_HOOKS : {
+      onProgress: (p) => {
+        job.progress = p;
+        void owner.progress(job.id, p).catch((err: Error) => this.#emitError(err)); // 'progress' via #onProgress
       },
-    );
+      onLog: (line) => void owner.log(job.id, line).catch((err: Error) => this.#emitError(err)),
+    };
+    const outcome = await this.#runner.run(job as Job, key, meta.opts.timeout, hooks);
+    const ran = performance.now() - t0;
+    this.#avgRunMs = this.#avgRunMs === undefined ? ran : this.#avgRunMs * 0.9 + ran * 0.1;
     if (this.#held.get(ticket)?.lost) return; // the lease was taken back: the owner has already moved on
     await this.#report(owner, ticket, tj, meta, job, outcome);
   }
@@ -241,14 +277,16 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
     // ticket's file once every job of it is settled. Settle it here first: renewing that lease while the outcome
     // is made durable would find the file gone and report a spurious stall (and abort the ticket's other jobs).
     this.#settleLocal(ticket, tj.id);
+    let resultJson: string | undefined;
     if (outcome.kind === 'completed') {
       // A result the log cannot hold fails the attempt here; thrown from Owner.finish it would leave the job
       // active until its lease expired, and then stall it under a misleading reason.
-      const refused = refuseResult(outcome.result ?? null, owner.opts.maxDataBytes);
-      if (refused) outcome = { kind: 'failed', error: refused };
+      const checked = checkResult(outcome.result ?? null, owner.opts.maxDataBytes);
+      if (checked instanceof SpoolError) outcome = { kind: 'failed', error: checked };
+      else resultJson = checked;
     }
     if (outcome.kind === 'completed') {
-      const done = owner.finish(ticket, tj.id, tj.attempt, { kind: 'completed', result: outcome.result ?? null });
+      const done = owner.finish(ticket, tj.id, tj.attempt, { kind: 'completed', result: outcome.result ?? null, resultJson });
       if (!done) return;
       job.returnvalue = outcome.result;
       job.attemptsMade = tj.attempt;
@@ -374,10 +412,12 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
       if (owner) {
         owner.detach(this.#port);
         owner.off('drained', this.#onDrained);
+        const released: Array<Promise<unknown> | undefined> = [];
         for (const { ticket, tj } of this.#inbox.splice(0)) {
-          await owner.release(ticket, tj.id, tj.attempt);
+          released.push(owner.release(ticket, tj.id, tj.attempt));
           this.#settleLocal(ticket, tj.id);
         }
+        await Promise.all(released);
         if (this.#running.size > 0 && !force) {
           // Keep leases alive while jobs finish.
           const renew = setInterval(() => this.#renew(), Math.max(10, Math.floor(owner.opts.leaseMs / 3)));
@@ -402,16 +442,21 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
   }
 }
 
-/** Why a job's result cannot be stored (it must be JSON within maxDataBytes, like job data), or undefined. */
-function refuseResult(result: unknown, maxBytes: number): SpoolError | undefined {
-  let bytes: number;
+/**
+ * A job's result as the JSON the log stores, or why it cannot be stored: it must be JSON within maxDataBytes, like
+ * job data. A value JSON drops (a function, a symbol) is stored as null, as it would be inside an object.
+ */
+function checkResult(result: unknown, maxBytes: number): string | SpoolError {
+  let json: string;
   try {
-    bytes = Buffer.byteLength(JSON.stringify(result) ?? 'null');
+    json = JSON.stringify(result) ?? 'null';
   } catch (cause) {
     return new SpoolError('ERR_INVALID_ARG', `the job's result is not serializable as JSON: ${(cause as Error).message}`, { cause });
   }
+  // Bytes are at most 3 per UTF-16 unit: count them only when the string could be over the limit.
+  const bytes = json.length * 3 <= maxBytes ? json.length : Buffer.byteLength(json);
   if (bytes > maxBytes) return new SpoolError('ERR_TOO_LARGE', `the job's result of ${bytes} bytes is over maxDataBytes (${maxBytes})`);
-  return undefined;
+  return json;
 }
 
 /** The key of one run of a job: its ticket and its id. */

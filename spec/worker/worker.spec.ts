@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { type Job } from '../../lib/index.js';
+import { readLog, type Job } from '../../lib/index.js';
+import { REC } from '../../lib/store/events.js';
 import { SAFETY, aborted, deferred, setup, waitFor, waitForCount } from '../helpers/queue.js';
 import { flipByte } from '../helpers/tmp.js';
 
@@ -100,6 +101,65 @@ describe('Worker concurrency', () => {
       assert.equal(most, n);
     });
   }
+});
+
+describe('Worker lookahead', () => {
+  /** ACTIVE records in the queue's log: one per ticket. */
+  function tickets(dir: string): number {
+    let n = 0;
+    readLog(path.join(dir, 'q'), { onEntry: (e) => void (e.type === REC.ACTIVE && n++) });
+    return n;
+  }
+
+  it('claims short jobs of a backlog many to a ticket, and still runs one at a time', SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue();
+    await q.pause();
+    await q.addBulk(Array.from({ length: 2_000 }, (_, i) => ({ name: 'j', data: i })));
+    let running = 0;
+    let most = 0;
+    const order: number[] = [];
+    const w = s.worker('q', async (job) => {
+      most = Math.max(most, ++running);
+      order.push(job.data as number);
+      await null;
+      running--;
+    }, { concurrency: 1 });
+    const all = waitForCount(w, 'completed', 2_000);
+    await q.resume();
+    await all;
+    assert.equal(most, 1);
+    assert.deepEqual(order, Array.from({ length: 2_000 }, (_, i) => i), 'jobs ran in the order added');
+    const cut = tickets(s.dir);
+    // One job per ticket would make 2,000; the lookahead of a no-op job is the cap of 256 jobs.
+    assert.ok(cut <= 200, `${cut} tickets for 2,000 short jobs`);
+  });
+
+  it('does not claim a job beyond its free slots while the queue has no backlog', SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue();
+    const gate = deferred();
+    t.after(() => gate.resolve());
+    const w = s.worker('q', async (job) => {
+      if (job.name === 'hold') await gate.promise;
+    }, { concurrency: 1 });
+    // Short jobs first, so that the worker has measured a run time that would allow a lookahead.
+    await q.addBulk(Array.from({ length: 20 }, () => ({ name: 'short', data: null })));
+    await waitForCount(w, 'completed', 20);
+    const held = waitFor(w, 'active', (job: Job) => job.name === 'hold');
+    await q.add('hold', null);
+    await held;
+    const next = await q.add('next', null, { priority: 1 });
+    const urgent = await q.add('urgent', null, { priority: 0 });
+    assert.equal(await next.getState(), 'waiting');
+    assert.equal(await urgent.getState(), 'waiting');
+    const ran: string[] = [];
+    w.on('active', (job: Job) => ran.push(job.name));
+    const done = waitForCount(w, 'completed', 2);
+    gate.resolve();
+    await done;
+    assert.deepEqual(ran, ['urgent', 'next']);
+  });
 });
 
 describe('Worker events', () => {
