@@ -342,7 +342,7 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
 
 /** A job that is already gone again (removeOnComplete ran before add() resolved): its fields as added. */
 function synthetic(ev: AddEvent): JobMeta {
-  return new JobMeta(ev.id, ev.n, ev.o, 'completed', ev.o.priority ?? 0, 0, 0, ev.ts, { seq: 0, segmentId: 0, offset: 0, size: 0 });
+  return new JobMeta(ev.id, ev.n, ev.o, 'completed', 0, 0, ev.ts, { seq: 0, segmentId: 0, offset: 0, size: 0 });
 }
 
 interface Prepared {

@@ -22,7 +22,8 @@ export class LazyHeap<T extends HeapItem> {
   #items: T[] = [];
   #k1 = new Float64Array(16);
   #k2 = new Float64Array(16);
-  #stamps = new Float64Array(16);
+  /** Stamps modulo 2^32: a stale entry would need its job to leave and re-enter the set 2^32 times to look live. */
+  #stamps = new Uint32Array(16);
   #n = 0;
 
   constructor(k1: (item: T) => number, k2: (item: T) => number) {
@@ -60,7 +61,7 @@ export class LazyHeap<T extends HeapItem> {
   *items(): IterableIterator<T> {
     for (let i = 0; i < this.#n; i++) {
       const item = this.#items[i]!;
-      if (this.#stamps[i] === item.stamp) yield item;
+      if (this.#stamps[i] === item.stamp >>> 0) yield item;
     }
   }
 
@@ -81,21 +82,22 @@ export class LazyHeap<T extends HeapItem> {
   #reserve(n: number): void {
     if (n <= this.#k1.length) return;
     const cap = Math.max(n, this.#k1.length * 2);
-    for (const key of ['k1', 'k2', 'stamps'] as const) {
-      const old = key === 'k1' ? this.#k1 : key === 'k2' ? this.#k2 : this.#stamps;
-      const grown = new Float64Array(cap);
-      grown.set(old.subarray(0, this.#n));
-      if (key === 'k1') this.#k1 = grown;
-      else if (key === 'k2') this.#k2 = grown;
-      else this.#stamps = grown;
-    }
+    const k1 = new Float64Array(cap);
+    k1.set(this.#k1.subarray(0, this.#n));
+    this.#k1 = k1;
+    const k2 = new Float64Array(cap);
+    k2.set(this.#k2.subarray(0, this.#n));
+    this.#k2 = k2;
+    const stamps = new Uint32Array(cap);
+    stamps.set(this.#stamps.subarray(0, this.#n));
+    this.#stamps = stamps;
   }
 
   #set(i: number, item: T, k1: number, k2: number, stamp: number): void {
     this.#items[i] = item;
     this.#k1[i] = k1;
     this.#k2[i] = k2;
-    this.#stamps[i] = stamp;
+    this.#stamps[i] = stamp >>> 0;
   }
 
   #less(a: number, b: number): boolean {
@@ -124,7 +126,7 @@ export class LazyHeap<T extends HeapItem> {
   }
 
   #dropStale(): void {
-    while (this.#n > 0 && this.#stamps[0] !== this.#items[0]!.stamp) this.#removeTop();
+    while (this.#n > 0 && this.#stamps[0] !== this.#items[0]!.stamp >>> 0) this.#removeTop();
   }
 
   #removeTop(): void {

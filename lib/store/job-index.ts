@@ -9,9 +9,10 @@
  */
 
 const MAX_ELEMENT = 0xffff_fffe; // the largest array index V8 keeps as an element
+export const MAX_INDEX = MAX_ELEMENT;
 
 /** True when `id` is a canonical integer within array-index range ("0" or no leading zero). */
-function isIndex(id: string): boolean {
+export function isIndex(id: string): boolean {
   const n = id.length;
   if (n === 0 || n > 10) return false;
   const c0 = id.charCodeAt(0);

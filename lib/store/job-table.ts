@@ -13,7 +13,7 @@
  */
 import type { RecordPointer } from '../log/writer.js';
 import { LazyHeap, type HeapItem } from './heap.js';
-import { JobIndex } from './job-index.js';
+import { JobIndex, MAX_INDEX, isIndex } from './job-index.js';
 import {
   REC,
   type ActiveEvent,
@@ -42,15 +42,15 @@ class JobExtra {
 
 /**
  * One job in the table. A class with a fixed shape: the ADD record's pointer is held inline (four numbers, not
- * an object) and the rarely set fields live in a JobExtra made on first write, because a queue of a million
+ * an object), a generated id is held as a number, and the rarely set fields live in a JobExtra made on first write, because a queue of a million
  * waiting jobs is a million of these (see benchmarks/README.md, queue scale).
  */
 export class JobMeta implements HeapItem {
-  id: string;
+  /** The id: a number for a canonical integer id (a generated one), which saves a string per job. */
+  readonly #id: string | number;
   name: string;
   opts: StoredJobOpts;
   state: JobState;
-  priority: number;
   /** Seq of the record that last made the job wait (its ADD, or a RETRY): FIFO order among equal priorities. */
   order: number;
   /** When a delayed job becomes ready (ms since the epoch); 0 when not delayed. */
@@ -64,13 +64,13 @@ export class JobMeta implements HeapItem {
   #addSize: number;
   #x: JobExtra | undefined = undefined;
 
-  constructor(id: string, name: string, opts: StoredJobOpts, state: JobState, priority: number, order: number,
+  /** `id` may be given as the number of a generated id. */
+  constructor(id: string | number, name: string, opts: StoredJobOpts, state: JobState, order: number,
     runAt: number, timestamp: number, ptr: RecordPointer) {
-    this.id = id;
+    this.#id = typeof id === 'number' ? (Number.isInteger(id) && id >= 0 && id <= MAX_INDEX ? id : String(id)) : isIndex(id) ? Number(id) : id;
     this.name = name;
     this.opts = opts;
     this.state = state;
-    this.priority = priority;
     this.order = order;
     this.runAt = runAt;
     this.timestamp = timestamp;
@@ -78,6 +78,22 @@ export class JobMeta implements HeapItem {
     this.#addSegment = ptr.segmentId;
     this.#addOffset = ptr.offset;
     this.#addSize = ptr.size;
+  }
+
+  /** Lower runs first. Fixed when the job is added, so it is read from the options rather than kept twice. */
+  get priority(): number {
+    return this.opts.priority ?? 0;
+  }
+
+  get id(): string {
+    const id = this.#id;
+    return typeof id === 'number' ? String(id) : id;
+  }
+
+  /** The id as a number when it is a canonical integer, else undefined. */
+  get numericId(): number | undefined {
+    const id = this.#id;
+    return typeof id === 'number' ? id : undefined;
   }
 
   /** The ADD record: name, data, options. */
@@ -324,7 +340,7 @@ export class JobTable {
     if (this.jobs.has(e.id)) return undefined;
     const delay = e.o.delay ?? 0;
     const runAt = delay > 0 ? e.ts + delay : 0;
-    const job = new JobMeta(e.id, this.#name(e.n), this.#intern(e.o), 'waiting', e.o.priority ?? 0, ptr.seq, runAt, e.ts, ptr);
+    const job = new JobMeta(e.id, this.#name(e.n), this.#intern(e.o), 'waiting', ptr.seq, runAt, e.ts, ptr);
     this.jobs.set(job.id, job);
     this.#enter(job, job.runAt > 0 ? 'delayed' : 'waiting');
     return job;

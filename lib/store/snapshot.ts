@@ -104,8 +104,8 @@ export function encodeSnapshot(table: JobTable): Buffer {
   for (const o of opts.keys()) w.str(JSON.stringify(o), 4);
   for (const state of JOB_STATES) {
     for (const j of table.jobsIn(state)) {
-      const n = Number(j.id);
-      if (String(n) === j.id && Number.isSafeInteger(n)) {
+      const n = j.numericId;
+      if (n !== undefined) {
         w.u16(0xffff);
         w.f64(n);
       } else {
@@ -187,12 +187,12 @@ function read(buf: Buffer): JobTable {
   for (let i = 0; i < jobCount; i++) {
     const idLen = buf.readUInt16LE(at);
     at += 2;
-    const id = idLen === 0xffff ? String(f64()) : str(idLen);
+    const id = idLen === 0xffff ? f64() : str(idLen);
     const name = names[u32()]!;
     const o = opts[u32()]!;
     const state = JOB_STATES[buf[at++]!]!;
     const flags = buf[at++]!;
-    const priority = u32();
+    at += 4; // the priority: the job's options hold it too
     const order = f64();
     const runAt = f64();
     const attemptsMade = u32();
@@ -200,7 +200,7 @@ function read(buf: Buffer): JobTable {
     const timestamp = f64();
     const processedOn = f64();
     const finishedOn = f64();
-    const job = new JobMeta(id, name, o, state, priority, order, runAt, timestamp, ptr());
+    const job = new JobMeta(id, name, o, state, order, runAt, timestamp, ptr());
     job.attemptsMade = attemptsMade;
     job.stalls = stalls;
     job.processedOn = processedOn;
