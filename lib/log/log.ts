@@ -232,6 +232,11 @@ export class Log extends EventEmitter<LogEvents> {
     return this.#writer.appendTracked(type, payload);
   }
 
+  /** appendTracked() without a promise: the caller awaits a later record's (see writer.ts). */
+  appendUntracked(type: number, payload: Buffer): RecordPointer {
+    return this.#writer.appendUntracked(type, payload);
+  }
+
   /**
    * Reads one record by pointer, waiting first if it was appended but not yet written (its bytes are still in
    * the writer's batch).

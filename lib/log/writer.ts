@@ -93,6 +93,8 @@ export class LogWriter {
   #runs: Run[] = [];
   #waiters: Waiter[] = [];
   #scheduled = false;
+  /** Records encoded into the batch buffer, not yet handed to write(). */
+  #pending = 0;
   #syncing = false;
   #batchTimer: NodeJS.Timeout | undefined;
   #unsynced = false;
@@ -152,6 +154,16 @@ export class LogWriter {
    * folds the record into its state right away, in log order, and must know at once whether it exists.
    */
   appendTracked(type: number, payload: Buffer): { ptr: RecordPointer; done: Promise<RecordPointer> } {
+    const ptr = this.appendUntracked(type, payload);
+    const done = new Promise<RecordPointer>((resolve, reject) => this.#waiters.push({ ptr, resolve, reject }));
+    return { ptr, done };
+  }
+
+  /**
+   * appendTracked() without the promise, for a caller that appends many records and awaits only the last one's
+   * (group commit settles them in log order, so the last settles after all the others, and with their error).
+   */
+  appendUntracked(type: number, payload: Buffer): RecordPointer {
     if (this.#closed) throw new SpoolError('ERR_CLOSED', 'the log is closed');
     if (this.#failed) throw this.#failed;
     if (!Number.isInteger(type) || type < 1 || type > 255) throw invalidArg(`record type must be 1..255`);
@@ -161,13 +173,12 @@ export class LogWriter {
       this.#scheduled = true;
       setImmediate(this.#flush);
     }
-    const done = new Promise<RecordPointer>((resolve, reject) => this.#waiters.push({ ptr, resolve, reject }));
-    return { ptr, done };
+    return ptr;
   }
 
   /** The seq of the first record not yet handed to write() (records before it can be read back). */
   get writtenSeq(): number {
-    return this.#nextSeq - this.#waiters.length;
+    return this.#nextSeq - this.#pending;
   }
 
   #encode(type: number, payload: Buffer): RecordPointer {
@@ -192,6 +203,7 @@ export class LogWriter {
     this.#tailSegmentId = segmentId;
     this.#tailSize = offset + size;
     this.#nextSeq = seq + 1;
+    this.#pending++;
     return ptr;
   }
 
@@ -215,6 +227,7 @@ export class LogWriter {
     this.#used = 0;
     this.#runs = [];
     this.#waiters = [];
+    this.#pending = 0;
     this.#unsynced = true;
     this.onWrite?.(this.#nextSeq);
     if (this.#opts.durability === 'fsync') {
@@ -309,6 +322,7 @@ export class LogWriter {
     if (!this.#failed) this.#failed = err;
     const all = inFlight.concat(this.#waiters);
     this.#waiters = [];
+    this.#pending = 0;
     this.#used = 0;
     this.#runs = [];
     for (const w of all) w.reject(this.#failed);

@@ -32,7 +32,7 @@ export class Job<DataType = unknown, ReturnType = unknown> {
     this.id = meta.id;
     this.name = meta.name;
     this.data = data;
-    this.opts = publicOpts(meta.opts, meta.id);
+    this.opts = publicOpts(meta.opts, meta.numericId === undefined ? meta.id : undefined);
     this.queueName = owner.name;
     this.timestamp = meta.timestamp;
     this.attemptsMade = meta.attemptsMade;
@@ -122,8 +122,9 @@ export class Job<DataType = unknown, ReturnType = unknown> {
   }
 }
 
-function publicOpts(o: StoredJobOpts, id: string): JobsOptions {
+/** The options as BullMQ shows them; `customId` is the job's id when it is not a generated one. */
+function publicOpts(o: StoredJobOpts, customId: string | undefined): JobsOptions {
   const out: JobsOptions = { ...(o as JobsOptions), attempts: o.attempts ?? 1, priority: o.priority ?? 0, delay: o.delay ?? 0 };
-  if (o.jobId === undefined && !/^\d+$/.test(id)) out.jobId = id;
+  if (o.jobId === undefined && customId !== undefined) out.jobId = customId;
   return out;
 }

@@ -146,12 +146,22 @@ export class Owner extends EventEmitter<OwnerEvents> {
   record(type: number, event: object, payload?: Buffer): { job: JobMeta | undefined; done: Promise<RecordPointer> } {
     if (this.#closed) throw new SpoolError('ERR_CLOSED', `queue ${this.name} is closed`);
     const { ptr, done } = this.#log.appendTracked(type, payload ?? encodeEvent(event));
+    return { job: this.#folded(type, event, ptr), done };
+  }
+
+  /** record() with no promise: for all but the last of many records appended together (log.appendUntracked). */
+  recordUntracked(type: number, event: object, payload?: Buffer): JobMeta | undefined {
+    if (this.#closed) throw new SpoolError('ERR_CLOSED', `queue ${this.name} is closed`);
+    return this.#folded(type, event, this.#log.appendUntracked(type, payload ?? encodeEvent(event)));
+  }
+
+  #folded(type: number, event: object, ptr: RecordPointer): JobMeta | undefined {
     this.#lastPtr = ptr;
     const job = this.table.apply(type, event, ptr);
     // A checkpoint costs O(jobs); taking one every max(checkpointEvery, jobs) records keeps its cost per record
     // constant however large the queue grows, and bounds replay on open to about as many records as there are jobs.
     if (++this.#sinceCheckpoint >= Math.max(this.opts.checkpointEvery, this.table.jobs.size)) this.#maintain();
-    return { job, done };
+    return job;
   }
 
   /** The seq the next record gets: generated job ids are this number. */

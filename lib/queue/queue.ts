@@ -71,7 +71,7 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
     // seen, plan entries, Promise.all), which cost more than the append itself (benchmarks/README.md, queue-add).
     // The same steps in the same order: the id is the seq the record gets, and nothing is awaited in between.
     const ev: AddEvent = { id: String(owner.nextSeq), n: prepared.name, d: prepared.data, o: prepared.o, ts: Date.now() };
-    const { job, done } = owner.record(REC.ADD, ev, this.#encode(ev));
+    const { job, done } = owner.record(REC.ADD, ev, this.#encode(ev, true));
     owner.jobAdded(job!);
     await done;
     return Job.forRun(owner, owner.table.jobs.get(ev.id) ?? synthetic(ev), data) as Job<DataType, ResultType>;
@@ -97,11 +97,26 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
     return { name: j.name, data: j.data, o };
   }
 
-  /** The ADD payload: ERR_INVALID_ARG when the data is not JSON, ERR_TOO_LARGE when over maxDataBytes. */
-  #encode(ev: AddEvent): Buffer {
+  /**
+   * The ADD payload: ERR_INVALID_ARG when the data is not JSON, ERR_TOO_LARGE when over maxDataBytes. The same
+   * JSON as encodeEvent(ev), put together from its parts: the job name's JSON is made once per batch (`names`),
+   * and serializing the envelope object costs more than the data of a small job.
+   */
+  #encode(ev: AddEvent, generatedId: boolean, names?: Map<string, string>): Buffer {
     let payload: Buffer;
     try {
-      payload = encodeEvent(ev);
+      const data = JSON.stringify(ev.d);
+      if (data === undefined) {
+        payload = encodeEvent(ev); // no data: JSON leaves the key out
+      } else {
+        let name = names?.get(ev.n);
+        if (name === undefined) {
+          name = JSON.stringify(ev.n);
+          names?.set(ev.n, name);
+        }
+        const id = generatedId ? `"${ev.id}"` : JSON.stringify(ev.id); // a generated id is digits only
+        payload = Buffer.from(`{"id":${id},"n":${name},"d":${data},"o":${JSON.stringify(ev.o)},"ts":${ev.ts}}`);
+      }
     } catch (cause) {
       throw new SpoolError('ERR_INVALID_ARG', `job data is not serializable as JSON: ${(cause as Error).message}`, { cause });
     }
@@ -119,6 +134,7 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
     const start = owner.nextSeq;
     const plan: Array<{ existing?: JobMeta; sameAs?: number; ev?: AddEvent; payload?: Buffer }> = [];
     const seen = new Map<string, number>();
+    const names = new Map<string, string>();
     let appended = 0;
     for (const j of jobs) {
       const custom = j.o.jobId;
@@ -137,15 +153,21 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
       }
       const ev: AddEvent = { id: custom ?? String(start + appended), n: j.name, d: j.data, o: withoutJobId(j.o), ts };
       appended++;
-      plan.push({ ev, payload: this.#encode(ev) });
+      plan.push({ ev, payload: this.#encode(ev, custom === undefined, names) });
     }
     if (owner.nextSeq !== start) throw new Error('the log moved while a batch was planned'); // planning never awaits
     const added: JobMeta[] = [];
     let last: Promise<unknown> = Promise.resolve();
-    for (const p of plan) {
+    for (let i = 0, left = appended; i < plan.length; i++) {
+      const p = plan[i]!;
       if (!p.ev) continue;
+      if (--left > 0) {
+        added.push(owner.recordUntracked(REC.ADD, p.ev, p.payload)!);
+        continue;
+      }
+      // Group commit settles records in log order: the last one's promise settles after all the others.
       const { job, done } = owner.record(REC.ADD, p.ev, p.payload);
-      last = done; // group commit resolves in log order: the last one settles after all the others
+      last = done;
       added.push(job!);
     }
     for (const job of added) owner.jobAdded(job);

@@ -35,12 +35,15 @@ const HAS_REASON = 4;
 const HAS_PROGRESS = 8;
 const HAS_LOGS = 16;
 
+/** Appends little-endian fields to a growing buffer, through a DataView (which V8 compiles to plain stores). */
 class Writer {
   buf: Buffer;
+  #dv: DataView;
   at = 0;
 
   constructor(size: number) {
     this.buf = Buffer.allocUnsafe(size);
+    this.#dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
   }
 
   room(n: number): void {
@@ -48,6 +51,7 @@ class Writer {
     const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.at + n));
     this.buf.copy(bigger, 0, 0, this.at);
     this.buf = bigger;
+    this.#dv = new DataView(bigger.buffer, bigger.byteOffset, bigger.length);
   }
 
   u8(v: number): void {
@@ -57,23 +61,27 @@ class Writer {
 
   u16(v: number): void {
     this.room(2);
-    this.at = this.buf.writeUInt16LE(v, this.at);
+    this.#dv.setUint16(this.at, v, true);
+    this.at += 2;
   }
 
   u32(v: number): void {
     this.room(4);
-    this.at = this.buf.writeUInt32LE(v, this.at);
+    this.#dv.setUint32(this.at, v, true);
+    this.at += 4;
   }
 
   f64(v: number): void {
     this.room(8);
-    this.at = this.buf.writeDoubleLE(v, this.at);
+    this.#dv.setFloat64(this.at, v, true);
+    this.at += 8;
   }
 
   str(s: string, lenBytes: 2 | 4): void {
     const n = Buffer.byteLength(s);
     this.room(n + lenBytes);
-    this.at = lenBytes === 2 ? this.buf.writeUInt16LE(n, this.at) : this.buf.writeUInt32LE(n, this.at);
+    if (lenBytes === 2) this.u16(n);
+    else this.u32(n);
     this.at += this.buf.write(s, this.at, 'utf8');
   }
 

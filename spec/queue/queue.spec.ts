@@ -3,7 +3,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type Job, type Queue } from '../../lib/index.js';
+import * as path from 'node:path';
+import { readLog, type Job, type Queue } from '../../lib/index.js';
+import { REC, encodeEvent } from '../../lib/store/events.js';
 import { SAFETY, deferred, setup, waitFor, waitForCount } from '../helpers/queue.js';
 
 const ids = (jobs: Array<Job<any, any>>): string[] => jobs.map((j) => j.id);
@@ -111,6 +113,28 @@ describe('Queue.addBulk', () => {
     assert.deepEqual(ids(jobs), ['same', 'same']);
     assert.deepEqual(jobs.map((j) => j.data), [1, 1]);
     assert.equal(s.records(), 1);
+  });
+});
+
+describe('ADD records', () => {
+  it('hold exactly the JSON of the job event, whatever the name, id, data and options', SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue();
+    const jobs = [
+      { name: 'plain', data: { n: 1 } },
+      { name: 'quote " back\\slash \u2028 \u00e9 \ud83d\ude00', data: 'text "quoted"\n' },
+      { name: 'custom', data: [1, null, true], opts: { jobId: 'id "with" quotes', priority: 3, attempts: 2 } },
+      { name: 'no data', data: undefined },
+      { name: 'delayed', data: 0, opts: { delay: 60_000, backoff: { type: 'fixed', delay: 5 } } },
+    ];
+    await q.addBulk(jobs as Array<{ name: string; data: unknown }>);
+    await q.add('single', { x: 'y' });
+    const payloads: string[] = [];
+    readLog(path.join(s.dir, 'q'), { onEntry: (e) => void (e.type === REC.ADD && payloads.push(e.payload().toString('utf8'))) });
+    assert.equal(payloads.length, jobs.length + 1);
+    for (const p of payloads) assert.equal(p, encodeEvent(JSON.parse(p) as object).toString('utf8'));
+    assert.deepEqual(payloads.map((p) => (JSON.parse(p) as { n: string }).n), [...jobs.map((j) => j.name), 'single']);
+    assert.equal((await q.getJob('id "with" quotes'))?.name, 'custom');
   });
 });
 
