@@ -232,6 +232,11 @@ export class Log extends EventEmitter<LogEvents> {
     return this.#writer.appendTracked(type, payload);
   }
 
+  /** Settles once every record appended so far is durable; shared by the calls of one batch (see writer.ts). */
+  whenAppendedDurable(): Promise<RecordPointer> {
+    return this.#writer.whenAppendedDurable();
+  }
+
   /** appendTracked() without a promise: the caller awaits a later record's (see writer.ts). */
   appendUntracked(type: number, payload: Buffer): RecordPointer {
     return this.#writer.appendUntracked(type, payload);

@@ -95,6 +95,9 @@ export class LogWriter {
   #scheduled = false;
   /** Records encoded into the batch buffer, not yet handed to write(). */
   #pending = 0;
+  /** whenAppendedDurable()'s promise for the batch being collected. */
+  #shared: Promise<RecordPointer> | undefined;
+  #lastPtr: RecordPointer | undefined;
   #syncing = false;
   #batchTimer: NodeJS.Timeout | undefined;
   #unsynced = false;
@@ -160,6 +163,20 @@ export class LogWriter {
   }
 
   /**
+   * A promise that settles as appendTracked()'s would for the last record appended: once every record appended
+   * so far is as durable as the mode promises. Calls between two flushes share one promise, so a caller that
+   * appends many records with appendUntracked() pays for one promise per batch, not one per record.
+   */
+  whenAppendedDurable(): Promise<RecordPointer> {
+    if (this.#failed) return Promise.reject(this.#failed);
+    if (this.#pending === 0) return this.whenIdle().then(() => this.#lastPtr!);
+    if (this.#shared) return this.#shared;
+    const ptr = this.#lastPtr!;
+    this.#shared = new Promise<RecordPointer>((resolve, reject) => this.#waiters.push({ ptr, resolve, reject }));
+    return this.#shared;
+  }
+
+  /**
    * appendTracked() without the promise, for a caller that appends many records and awaits only the last one's
    * (group commit settles them in log order, so the last settles after all the others, and with their error).
    */
@@ -169,6 +186,7 @@ export class LogWriter {
     if (!Number.isInteger(type) || type < 1 || type > 255) throw invalidArg(`record type must be 1..255`);
     if (!Buffer.isBuffer(payload)) throw invalidArg('payload must be a Buffer');
     const ptr = this.#encode(type, payload);
+    this.#lastPtr = ptr;
     if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(this.#flush);
@@ -224,14 +242,16 @@ export class LogWriter {
     } catch (err) {
       return this.#fail(ioError('write to the log', err));
     }
+    const records = this.#pending;
     this.#used = 0;
     this.#runs = [];
     this.#waiters = [];
+    this.#shared = undefined;
     this.#pending = 0;
     this.#unsynced = true;
     this.onWrite?.(this.#nextSeq);
     if (this.#opts.durability === 'fsync') {
-      if (waiters.length > INLINE_SYNC_MAX_RECORDS) return this.#sync(waiters);
+      if (records > INLINE_SYNC_MAX_RECORDS) return this.#sync(waiters);
       // A small batch means appends arrive one at a time (a lone awaiting appender): nothing would join the batch
       // while the disk works, and a thread-pool round trip costs about as much as the sync itself. Sync inline.
       this.#unsynced = false;
@@ -322,6 +342,7 @@ export class LogWriter {
     if (!this.#failed) this.#failed = err;
     const all = inFlight.concat(this.#waiters);
     this.#waiters = [];
+    this.#shared = undefined;
     this.#pending = 0;
     this.#used = 0;
     this.#runs = [];

@@ -224,7 +224,9 @@ export class Owner extends EventEmitter<OwnerEvents> {
       // The same bytes encodeEvent would make, without serializing the result a second time.
       const payload = outcome.resultJson === undefined ? undefined
         : Buffer.from(`{"id":${JSON.stringify(id)},"a":${attempt},"rv":${outcome.resultJson},"ts":${ts}}`);
-      done = this.record(REC.COMPLETE, event, payload).done;
+      // One promise for all the outcomes logged in this batch, rather than one per job.
+      this.recordUntracked(REC.COMPLETE, event, payload);
+      done = this.#log.whenAppendedDurable();
       this.emit('completed', { jobId: id, returnvalue: outcome.result });
     } else {
       const maxAttempts = job.opts.attempts ?? 1;

@@ -35,18 +35,27 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
     const { key, owner } = acquireOwner(this.name, this.opts);
     this.#key = key;
     this.#owner = owner.then((o) => {
-      for (const ev of FORWARDED) {
-        const fn = (...args: unknown[]): void => {
-          if (ev === 'error' && this.listenerCount('error') === 0) return;
-          this.emit(ev, ...args);
-        };
-        o.on(ev, fn as never);
-        this.#listeners.push([ev, fn]);
-      }
       this.#opened = o;
+      // An owner's event is forwarded only once this Queue has a listener for it: the owner emits several per
+      // job, and forwarding each to nobody costs measurably at tens of thousands of jobs a second. 'error' is
+      // always taken, so an owner's error never goes unhandled because of this Queue.
+      for (const ev of FORWARDED) if (ev === 'error' || this.listenerCount(ev) > 0) this.#forward(o, ev);
+      this.on('newListener', (ev: string | symbol) => {
+        if (this.#opened && (FORWARDED as readonly (string | symbol)[]).includes(ev)) this.#forward(this.#opened, ev as keyof OwnerEvents);
+      });
       return o;
     });
     this.#owner.catch(() => undefined); // surfaced by the first call that awaits it
+  }
+
+  #forward(o: Owner, ev: keyof OwnerEvents): void {
+    if (this.#listeners.some(([e]) => e === ev)) return;
+    const fn = (...args: unknown[]): void => {
+      if (ev === 'error' && this.listenerCount('error') === 0) return;
+      this.emit(ev, ...args);
+    };
+    o.on(ev, fn as never);
+    this.#listeners.push([ev, fn]);
   }
 
   /** Resolves once the queue is open (its directory locked and recovered). */

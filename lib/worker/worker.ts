@@ -337,12 +337,31 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
     this.#afterDurable(done, () => this.emit('failed', job, err, 'active'));
   }
 
-  /** Runs `then` once `done` is durable; close() waits for these, so no event fires after it resolves. */
+  /**
+   * Runs `then` once `done` is durable; close() waits for these, so no event fires after it resolves. Outcomes
+   * logged in one batch share their `done` (Owner.finish), and so share one chain here: callbacks run in order.
+   */
   #afterDurable(done: Promise<unknown>, then: () => void): void {
-    const p = done.then(then, (err: Error) => this.#emitError(err));
+    if (this.#batch?.done === done) {
+      this.#batch.then.push(then);
+      return;
+    }
+    const batch = { done, then: [then] };
+    this.#batch = batch;
+    const p = done.then(
+      () => {
+        for (const fn of batch.then) fn();
+      },
+      (err: Error) => this.#emitError(err),
+    );
     this.#pendingEvents.add(p);
-    void p.finally(() => this.#pendingEvents.delete(p));
+    void p.finally(() => {
+      this.#pendingEvents.delete(p);
+      if (this.#batch === batch) this.#batch = undefined;
+    });
   }
+
+  #batch: { done: Promise<unknown>; then: Array<() => void> } | undefined;
 
   #settleLocal(ticket: string, id: string): void {
     const held = this.#held.get(ticket);

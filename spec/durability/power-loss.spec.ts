@@ -60,7 +60,7 @@ interface Run {
  * Appends in seeded batches on a FaultFs log, then cuts the power at a seeded moment. `withSync` makes one batch
  * end with an awaited sync(). Batch-mode timers are mocked and ticked at seeded moments.
  */
-async function appendThenCutPower(t: TestContext, dir: string, durability: Durability, seed: number, withSync: boolean): Promise<Run> {
+async function appendThenCutPower(t: TestContext, dir: string, durability: Durability, seed: number, withSync: boolean, untracked = false): Promise<Run> {
   const rng = prng(seed);
   const ffs = new FaultFs();
   t.mock.timers.enable({ apis: ['setTimeout'] });
@@ -77,6 +77,21 @@ async function appendThenCutPower(t: TestContext, dir: string, durability: Durab
       const id = run.appended.length;
       const payload = payloadOf(id, 4 + rng.int(400));
       run.appended.push(payload);
+      if (untracked && rng.int(4) > 0) {
+        // appendUntracked, and now and then whenAppendedDurable(): when it settles, everything appended before
+        // the call is acknowledged, however many calls share its promise.
+        log.appendUntracked(1 + (id % 3), payload);
+        if (rng.int(3) === 0) {
+          const upTo = log.nextSeq - 1;
+          log.whenAppendedDurable().then(
+            () => {
+              if (!cut) for (let seq = 1; seq <= upTo; seq++) if (!run.acked.has(seq)) run.acked.set(seq, seq - 1);
+            },
+            () => undefined,
+          );
+        }
+        continue;
+      }
       log.append(1 + (id % 3), payload).then(
         (ptr) => {
           if (!cut) run.acked.set(ptr.seq, id);
@@ -146,6 +161,23 @@ describe('power loss while appending (fsync)', () => {
       }
     });
   }
+});
+
+describe('power loss while appending untracked, acknowledged by whenAppendedDurable (fsync)', () => {
+  let acknowledged = 0;
+  for (const seed of SEEDS.slice(0, 8)) {
+    it(`keeps every acknowledged record (seed ${seed})`, async (t) => {
+      const dir = tempDir(t);
+      const run = await appendThenCutPower(t, dir, 'fsync', seed, false, true);
+      const seqs = await reopenAndCheck(dir, run);
+      const present = new Set(seqs);
+      acknowledged += run.acked.size;
+      for (const [seq] of run.acked) assert.ok(present.has(seq), `acknowledged seq ${seq} was lost`);
+    });
+  }
+  it('acknowledged records in those runs (else they would prove nothing)', () => {
+    assert.ok(acknowledged > 0);
+  });
 });
 
 for (const durability of ['batch', 'none'] as const) {
