@@ -282,9 +282,22 @@ export class Owner extends EventEmitter<OwnerEvents> {
   }
 
   jobAdded(job: JobMeta): void {
-    if (job.state === 'delayed') this.emit('delayed', { jobId: job.id, delay: job.runAt - Date.now() });
-    else this.emit('waiting', { jobId: job.id });
-    this.#afterReady(job);
+    this.jobsAdded([job]);
+  }
+
+  /** Jobs just added (addBulk): their events, then one dispatch for all. */
+  jobsAdded(jobs: JobMeta[]): void {
+    const waiting = this.listenerCount('waiting') > 0;
+    const now = Date.now();
+    for (const job of jobs) {
+      if (job.state === 'delayed') {
+        this.emit('delayed', { jobId: job.id, delay: job.runAt - now });
+        this.#armTimer(job.runAt);
+      } else if (waiting) {
+        this.emit('waiting', { jobId: job.id });
+      }
+    }
+    this.desk.dispatch();
   }
 
   /** Promotes due delayed jobs, applies retention by age, checks leases; re-arms itself. */

@@ -179,7 +179,7 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
       last = done;
       added.push(job!);
     }
-    for (const job of added) owner.jobAdded(job);
+    owner.jobsAdded(added);
     await last;
     return Promise.all(
       plan.map((p, i) => {
