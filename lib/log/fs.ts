@@ -87,23 +87,14 @@ export function readFully(fs: Fs, fd: number, buf: Buffer, off: number, len: num
  */
 export function replaceFileAtomic(fs: Fs, file: string, data: Buffer | Buffer[]): void {
   const tmp = file + '.tmp';
-  let fd: number | undefined;
+  const fd = writeTemp(fs, file, tmp, data);
   try {
-    fd = fs.openSync(tmp, 'w');
-    let at = 0;
-    for (const part of Array.isArray(data) ? data : [data]) {
-      writeFully(fs, fd, part, 0, part.length, at);
-      at += part.length;
-    }
     fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fd = undefined;
-    fs.renameSync(tmp, file);
   } catch (err) {
-    if (fd !== undefined) closeQuietly(fs, fd);
+    closeQuietly(fs, fd);
     throw ioError(`replace ${path.basename(file)}`, err);
   }
-  fsyncDir(fs, path.dirname(file));
+  closeAndRename(fs, fd, tmp, file);
 }
 
 /**
@@ -112,6 +103,18 @@ export function replaceFileAtomic(fs: Fs, file: string, data: Buffer | Buffer[])
  */
 export async function replaceFileAtomicAsync(fs: Fs, file: string, data: Buffer | Buffer[]): Promise<void> {
   const tmp = file + '.tmp';
+  const fd = writeTemp(fs, file, tmp, data);
+  try {
+    await new Promise<void>((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+  } catch (err) {
+    closeQuietly(fs, fd);
+    throw ioError(`replace ${path.basename(file)}`, err);
+  }
+  closeAndRename(fs, fd, tmp, file);
+}
+
+/** Creates `tmp` with `data`; returns its open fd. */
+function writeTemp(fs: Fs, file: string, tmp: string, data: Buffer | Buffer[]): number {
   let fd: number | undefined;
   try {
     fd = fs.openSync(tmp, 'w');
@@ -120,13 +123,19 @@ export async function replaceFileAtomicAsync(fs: Fs, file: string, data: Buffer 
       writeFully(fs, fd, part, 0, part.length, at);
       at += part.length;
     }
-    const synced = fd;
-    await new Promise<void>((resolve, reject) => fs.fdatasync(synced, (err) => (err ? reject(err) : resolve())));
-    fs.closeSync(fd);
-    fd = undefined;
-    fs.renameSync(tmp, file);
+    return fd;
   } catch (err) {
     if (fd !== undefined) closeQuietly(fs, fd);
+    throw ioError(`replace ${path.basename(file)}`, err);
+  }
+}
+
+/** The end of a replacement, once `tmp` is synced: close, rename over `file`, fsync the directory. */
+function closeAndRename(fs: Fs, fd: number, tmp: string, file: string): void {
+  try {
+    fs.closeSync(fd);
+    fs.renameSync(tmp, file);
+  } catch (err) {
     throw ioError(`replace ${path.basename(file)}`, err);
   }
   fsyncDir(fs, path.dirname(file));
