@@ -30,7 +30,7 @@ function humanStats(s: LogStats): string[] {
     `bytes         ${s.bytes}`,
     `records       ${s.records} (seq ${seqs})`,
     `live          ${s.live.records} records, ${s.live.bytes} bytes`,
-    `dead          ${s.dead.records} records, ${s.dead.bytes} bytes (headers, damage, torn tails, fenced records)`,
+    `dead          ${s.dead.records} records, ${s.dead.bytes} bytes (headers, damage, torn tails, preallocated zeros, fenced records)`,
     `damaged       ${s.damagedBytes} bytes`,
     `fenced        ${s.fenced} records`,
     `by type       ${types || 'none'}`,

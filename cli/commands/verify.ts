@@ -43,10 +43,13 @@ function humanReport(r: VerifyReport, decoded: boolean): string[] {
 
   const t = r.tornTail;
   out.push(
-    t
-      ? `torn tail: segment ${t.segmentId}  offset ${t.offset}  bytes ${t.bytes}  kind ${t.kind}\n` +
-          '  (normal after a crash, or a record being written right now: not a failure; the next open cuts it off)'
-      : 'torn tail: none',
+    !t
+      ? 'torn tail: none'
+      : t.kind === 'zero'
+        ? `zeros past the end of data: segment ${t.segmentId}  offset ${t.offset}  bytes ${t.bytes}\n` +
+          '  (space an fsync-mode owner allocates ahead of its appends, or left by a crash: not a failure)'
+        : `torn tail: segment ${t.segmentId}  offset ${t.offset}  bytes ${t.bytes}  kind ${t.kind}\n` +
+          '  (normal after a crash, or a record being written right now: not a failure; the next open cuts it off)',
   );
 
   out.push(r.decodeErrors.length ? `decode errors: ${r.decodeErrors.length}` : `decode errors: ${decoded ? 'none' : 'not checked'}`);

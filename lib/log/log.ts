@@ -47,6 +47,8 @@ export interface LogOptions {
   create?: boolean;
   /** Take the owner lock. Default true; tests of two owners turn it off to exercise fencing. */
   lock?: boolean;
+  /** 'fsync' mode: bytes of zeros kept ahead of the data in the head segment (writer.ts). Default 1 MiB; 0: none. */
+  preallocateBytes?: number;
   /** The file-system seam; tests pass one that injects faults. */
   fs?: Fs;
 }
@@ -59,6 +61,7 @@ export interface ResolvedLogOptions {
   encryption: EncryptionOptions | undefined;
   create: boolean;
   lock: boolean;
+  preallocateBytes: number;
   fs: Fs;
 }
 
@@ -66,6 +69,7 @@ export const DEFAULT_MAX_SEGMENT_BYTES = 64 * 1024 * 1024;
 const EMPTY = Buffer.alloc(0);
 const MIN_SEGMENT_BYTES = 4096;
 const DEFAULT_COMPRESS_THRESHOLD = 256;
+const DEFAULT_PREALLOCATE_BYTES = 1 << 20;
 
 export function resolveLogOptions(opts: LogOptions = {}): ResolvedLogOptions {
   if (opts === null || typeof opts !== 'object') throw invalidArg('options must be an object');
@@ -80,6 +84,10 @@ export function resolveLogOptions(opts: LogOptions = {}): ResolvedLogOptions {
   const batchIntervalMs = opts.batchIntervalMs ?? 5;
   if (!Number.isFinite(batchIntervalMs) || batchIntervalMs < 0 || batchIntervalMs > 60_000) {
     throw invalidArg('batchIntervalMs must be a number of milliseconds from 0 to 60000');
+  }
+  const preallocateBytes = opts.preallocateBytes ?? DEFAULT_PREALLOCATE_BYTES;
+  if (!Number.isSafeInteger(preallocateBytes) || preallocateBytes < 0 || preallocateBytes > 64 * 1024 * 1024) {
+    throw invalidArg('preallocateBytes must be an integer from 0 to 64 MiB');
   }
   let compressThreshold: number | false = false;
   if (opts.compression === true) compressThreshold = DEFAULT_COMPRESS_THRESHOLD;
@@ -101,6 +109,7 @@ export function resolveLogOptions(opts: LogOptions = {}): ResolvedLogOptions {
     encryption: opts.encryption,
     create: opts.create ?? true,
     lock: opts.lock ?? true,
+    preallocateBytes,
     fs: opts.fs ?? nodeFs,
   };
 }
@@ -191,7 +200,13 @@ export class Log extends EventEmitter<LogEvents> {
         fs,
         logDir,
         codec,
-        { durability: opts.durability, maxSegmentBytes: manifest.maxSegmentBytes, batchIntervalMs: opts.batchIntervalMs, epoch },
+        {
+          durability: opts.durability,
+          maxSegmentBytes: manifest.maxSegmentBytes,
+          batchIntervalMs: opts.batchIntervalMs,
+          epoch,
+          preallocateBytes: opts.durability === 'fsync' ? opts.preallocateBytes : 0,
+        },
         { segmentId: headId, fd, size: SEGMENT_HEADER_BYTES },
         headId,
       );

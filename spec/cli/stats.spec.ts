@@ -66,7 +66,7 @@ describe('spoolq stats', () => {
       `bytes         ${bytes}`,
       'records       99 (seq 1..100)',
       `live          99 records, ${bytes - 64 * segs - 136} bytes`,
-      `dead          0 records, ${64 * segs + 136} bytes (headers, damage, torn tails, fenced records)`,
+      `dead          0 records, ${64 * segs + 136} bytes (headers, damage, torn tails, preallocated zeros, fenced records)`,
       'damaged       136 bytes',
       'fenced        0 records',
       'by type       1: 34, 2: 33, 3: 32',

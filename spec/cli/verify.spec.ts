@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
+import { Log } from '../../lib/index.js';
 import { flipByte, payloadFor, segmentFiles, tempDir, truncateBy } from '../helpers/tmp.js';
 import { runCli, snapshotFiles, writeLog, type RecordSpec } from '../helpers/cli.js';
 
@@ -81,6 +82,26 @@ describe('spoolq verify', () => {
     assert.equal(report.lastSeq, 19);
     assert.deepEqual(report.damage, []);
     assert.deepEqual(report.tornTail, { segmentId: 1, offset: recordAt(20), bytes: 86, kind: 'incomplete' });
+  });
+
+  it('reports the zeros a live fsync-mode owner allocates ahead of its appends as no failure', async (t) => {
+    const dir = path.join(tempDir(t), 'q');
+    const log = await Log.open(dir, { durability: 'fsync', preallocateBytes: 4096 });
+    t.after(() => log.close());
+    for (const r of records) await log.append(r.type, r.payload);
+    const [seg] = segmentFiles(dir);
+    // One extension at the first append: 4 KiB past the header, of which the 20 records use 2,720 bytes.
+    assert.equal(fs.statSync(seg!).size, FIRST + 4096, 'the head holds zeros past its data');
+    const zeros = FIRST + 4096 - recordAt(21);
+    const human = await runCli(['verify', dir]);
+    assert.equal(human.code, 0, human.stderr);
+    const lines = human.stdout.split('\n');
+    assert.ok(lines.includes('result    OK'), human.stdout);
+    assert.ok(lines.includes('records   20 (seq 1..20)'), human.stdout);
+    assert.ok(lines.includes(`zeros past the end of data: segment 1  offset ${recordAt(21)}  bytes ${zeros}`), human.stdout);
+    await log.close();
+    assert.equal(fs.statSync(seg!).size, recordAt(21), 'close cuts the zeros off');
+    assert.ok((await runCli(['verify', dir])).stdout.split('\n').includes('torn tail: none'));
   });
 
   it('changes no byte on disk, not even a torn tail that an open would cut', async (t) => {

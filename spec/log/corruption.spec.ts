@@ -149,8 +149,9 @@ describe('Log recovery of interior damage', () => {
     assert.equal(log.nextSeq, 4);
     const p = await log.append(1, payloadFor(4, PAYLOAD_BYTES));
     assert.deepEqual({ seq: p.seq, segmentId: p.segmentId, offset: p.offset }, { seq: 4, segmentId: 4, offset: SEGMENT_HEADER_BYTES });
-    assert.equal(fs.statSync(torn).size, SEGMENT_HEADER_BYTES + p.size);
     assert.deepEqual(replayAll(log).entries.map((e) => e.seq), [1, 2, 3, 4]);
+    await log.close(); // cuts the head's preallocated zeros off (writer.ts)
+    assert.equal(fs.statSync(torn).size, SEGMENT_HEADER_BYTES + p.size);
   });
 
   it('reports a damaged header of a sealed segment and still reads its records', async (t) => {

@@ -31,7 +31,7 @@ function tracked<T>(p: Promise<T>): { settled: () => boolean; promise: Promise<T
 describe('LogWriter group commit', () => {
   it('writes appends made in one tick with one write and one fdatasync', async (t) => {
     const counting = countingFs();
-    const log = await openLog(t, logDir(t), { fs: counting.fs, durability: 'fsync' });
+    const log = await openLog(t, logDir(t), { fs: counting.fs, durability: 'fsync', preallocateBytes: 0 });
     counting.reset();
     const ptrs = await Promise.all(Array.from({ length: 50 }, (_, i) => log.append(1, payloadFor(i))));
     assert.equal(counting.counts.writeSync, 1);
@@ -44,7 +44,7 @@ describe('LogWriter group commit', () => {
 
   it('does not resolve fsync-mode appends before their fdatasync returns', async (t) => {
     const gate = gatedSyncFs();
-    const log = await openLog(t, logDir(t), { fs: gate.fs, durability: 'fsync' });
+    const log = await openLog(t, logDir(t), { fs: gate.fs, durability: 'fsync', preallocateBytes: 0 });
     const batch = tracked(Promise.all([1, 2, 3, 4, 5].map((i) => log.append(1, payloadFor(i)))));
     await until(() => gate.held() === 1, 'the fdatasync to finish');
     assert.equal(batch.settled(), false);
@@ -61,7 +61,7 @@ describe('LogWriter group commit', () => {
       fsyncSync: (fd) => (counting.fs.fsyncSync(fd), events.push('synced')),
       fdatasync: (fd, cb) => counting.fs.fdatasync(fd, (err) => (events.push('synced'), cb(err))),
     };
-    const log = await openLog(t, logDir(t), { fs, durability: 'fsync' });
+    const log = await openLog(t, logDir(t), { fs, durability: 'fsync', preallocateBytes: 0 });
     for (let i = 1; i <= 3; i++) {
       events.length = 0;
       const p = await log.append(1, payloadFor(i));
@@ -74,7 +74,7 @@ describe('LogWriter group commit', () => {
   it('collects appends made while a sync is in flight into the next batch', async (t) => {
     const counting = countingFs();
     const gate = gatedSyncFs(counting.fs);
-    const log = await openLog(t, logDir(t), { fs: gate.fs, durability: 'fsync' });
+    const log = await openLog(t, logDir(t), { fs: gate.fs, durability: 'fsync', preallocateBytes: 0 });
     counting.reset();
     const first = tracked(Promise.all([1, 2, 3, 4, 5].map((i) => log.append(1, payloadFor(i)))));
     await until(() => gate.held() === 1, 'the first fdatasync');
@@ -227,6 +227,7 @@ describe('LogWriter segment rolls', () => {
       assert.ok(p.offset + p.size <= 4096);
       assert.deepEqual(log.read(p).payload(), payloadFor(i + 1));
     });
+    await log.close(); // the live head may hold preallocated zeros past its data; close cuts them off
     for (const file of segmentFiles(dir)) {
       const bytes = fs.readFileSync(file);
       const id = parseSegmentFileName(path.basename(file))!;
@@ -294,6 +295,58 @@ describe('LogWriter segment rolls', () => {
     const log = await openLog(t, dir);
     assert.deepEqual(segmentFiles(dir).map((f) => path.basename(f)), [segmentFileName(1)]);
     assert.equal((await log.append(1, payloadFor(1))).seq, 1);
+  });
+});
+
+describe('LogWriter preallocation (fsync mode)', () => {
+  it('keeps zeros ahead of the data in the head while open, and cuts them off at close', async (t) => {
+    const dir = logDir(t);
+    const log = await Log.open(dir, { durability: 'fsync', preallocateBytes: 64 * 1024 });
+    const ptrs = await Promise.all(Array.from({ length: 20 }, (_, i) => log.append(1, payloadFor(i))));
+    const end = ptrs[19]!.offset + ptrs[19]!.size;
+    const [head] = segmentFiles(dir);
+    assert.equal(fs.statSync(head!).size, SEGMENT_HEADER_BYTES + 64 * 1024, 'the head is extended ahead of the data');
+    assert.ok(end < SEGMENT_HEADER_BYTES + 64 * 1024);
+    assert.ok(fs.readFileSync(head!).subarray(end).every((b) => b === 0));
+    await log.close();
+    assert.equal(fs.statSync(head!).size, end, 'close cuts the zeros off');
+  });
+
+  it('reopens after being abandoned with zeros in the head: every record, the zeros cut off as a tail', async (t) => {
+    const dir = logDir(t);
+    const log = await Log.open(dir, { durability: 'fsync', lock: false });
+    for (let i = 0; i < 30; i++) await log.append(1, payloadFor(i));
+    // Abandoned without close, as by kill -9: the head still holds its preallocated zeros.
+    const [head] = segmentFiles(dir);
+    assert.ok(fs.statSync(head!).size > 1024 * 1024);
+    const again = await openLog(t, dir);
+    assert.deepEqual(replayAll(again).entries.map((e) => e.seq), Array.from({ length: 30 }, (_, i) => i + 1));
+    assert.deepEqual(again.recovery.truncated.map((x) => x.kind), ['zero']);
+    assert.equal(again.recovery.damage.length, 0);
+  });
+
+  it('seals rolled segments at their data end: no zeros, no damage, records intact', async (t) => {
+    const dir = logDir(t);
+    const log = await openLog(t, dir, { durability: 'fsync', maxSegmentBytes: 8192, preallocateBytes: 4096 });
+    for (let i = 0; i < 200; i++) await log.append(1, payloadFor(i));
+    const files = segmentFiles(dir);
+    assert.ok(files.length > 3);
+    for (const f of files.slice(0, -1)) {
+      const bytes = fs.readFileSync(f);
+      assert.ok(bytes.length <= 8192, `${path.basename(f)} is ${bytes.length} bytes, past maxSegmentBytes`);
+      assert.notEqual(bytes.subarray(bytes.length - 36).every((b) => b === 0), true, `${path.basename(f)} ends in zeros`);
+    }
+    assert.deepEqual(replayAll(log).entries.map((e) => e.seq), Array.from({ length: 200 }, (_, i) => i + 1));
+  });
+
+  it('does not preallocate in batch or none mode', async (t) => {
+    for (const durability of ['batch', 'none'] as const) {
+      const dir = path.join(logDir(t), durability);
+      const log = await Log.open(dir, { durability });
+      const ptr = await log.append(1, payloadFor(1));
+      assert.equal(fs.statSync(segmentFiles(dir)[0]!).size, ptr.offset + ptr.size);
+      await log.close();
+    }
   });
 });
 
