@@ -181,14 +181,24 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
     }
     owner.jobsAdded(added);
     await last;
-    return Promise.all(
-      plan.map((p, i) => {
-        const q = p.sameAs !== undefined ? plan[p.sameAs]! : p;
-        if (q.existing) return Job.load<DataType, ResultType>(owner, q.existing);
-        return Job.forRun(owner, owner.table.jobs.get(q.ev!.id) ?? synthetic(q.ev!), q.ev!.d as DataType) as Job<DataType, ResultType>;
-        void i;
-      }),
-    );
+    // The metas of `added` in plan order; one that was removed meanwhile (removeOnComplete) keeps its last state.
+    const out: Array<Job<DataType, ResultType> | Promise<Job<DataType, ResultType>>> = new Array(plan.length);
+    let loads = false;
+    for (let i = 0, k = 0; i < plan.length; i++) {
+      const p = plan[i]!;
+      if (p.ev) out[i] = Job.forRun(owner, added[k++]!, p.ev.d as DataType) as Job<DataType, ResultType>;
+    }
+    for (let i = 0; i < plan.length; i++) {
+      const p = plan[i]!;
+      if (p.ev) continue;
+      if (p.existing) {
+        out[i] = Job.load<DataType, ResultType>(owner, p.existing);
+        loads = true;
+      } else {
+        out[i] = out[p.sameAs!]!; // the same Job object as the first of its id in this batch
+      }
+    }
+    return loads ? Promise.all(out) : (out as Array<Job<DataType, ResultType>>);
   }
 
   async getJob(id: string): Promise<Job<DataType, ResultType> | undefined> {
