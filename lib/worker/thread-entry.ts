@@ -9,13 +9,14 @@
  *
  * What kills this thread, and the pool then reports 'crashed' for every run in it: process.exit() in a
  * processor, an uncaught exception or unhandled rejection outside a job's promise (Node's default in a
- * worker_thread is to end the thread), running out of the pool's maxHeapMb, or the pool's terminate().
+ * worker_thread is to end the thread), running out of the pool's maxHeapMb, or the pool's terminate(). Ends still
+ * collected for the next batch (thread-protocol.ts) die with the thread, and their runs are reported as crashed too.
  */
 import assert from 'node:assert/strict';
 import { parentPort, workerData } from 'node:worker_threads';
 import { invalidArg } from '../errors.js';
 import { fromWire, poolError, toWire } from './error-wire.js';
-import type { MainToThread, PoolJob, ThreadData, ThreadJob, ThreadProcessor, ThreadToMain } from './thread-protocol.js';
+import type { MainToThread, PoolJob, RunEnd, ThreadData, ThreadJob, ThreadProcessor, ThreadToMain } from './thread-protocol.js';
 
 assert.ok(parentPort, 'thread-entry runs only as a worker_thread of ThreadPool');
 const port = parentPort;
@@ -26,15 +27,49 @@ const controllers = new Map<number, AbortController>();
 /** Set once the module has loaded; the pool posts no run before `ready`, so runJob always finds it. */
 let handlerFor: (name: string) => ThreadProcessor | undefined = () => undefined;
 
+/** Ends collected during this turn of the event loop, posted as one `ends` message once its microtasks ran. */
+let ends: RunEnd[] = [];
+let flushQueued = false;
+
+/** Posts a message other than an end, after the ends collected before it. Throws what structured clone throws. */
 function post(msg: ThreadToMain): void {
+  flushEnds();
   port.postMessage(msg);
+}
+
+function end(e: RunEnd): void {
+  ends.push(e);
+  if (!flushQueued) {
+    flushQueued = true;
+    queueMicrotask(flushEnds);
+  }
+}
+
+function flushEnds(): void {
+  flushQueued = false;
+  if (ends.length === 0) return;
+  const batch = ends;
+  ends = [];
+  try {
+    port.postMessage({ type: 'ends', ends: batch } satisfies ThreadToMain);
+  } catch {
+    // A result structured clone refuses (a function, a class instance with private state…): that job fails with
+    // the DataCloneError, which names the value, rather than completing with something else; the others go on.
+    for (const e of batch) {
+      try {
+        port.postMessage({ type: 'ends', ends: [e] } satisfies ThreadToMain);
+      } catch (err) {
+        port.postMessage({ type: 'ends', ends: [{ type: 'failed', runId: e.runId, error: toWire(err) }] } satisfies ThreadToMain);
+      }
+    }
+  }
 }
 
 // Listen before importing, so a shutdown reaches a thread whose module is still loading.
 port.on('message', (msg: MainToThread) => {
   switch (msg.type) {
-    case 'run':
-      void runJob(msg.runId, msg.job);
+    case 'runs':
+      for (const r of msg.runs) void runJob(r.runId, r.job);
       return;
     case 'abort':
       controllers.get(msg.runId)?.abort(fromWire(msg.reason));
@@ -74,29 +109,32 @@ function pickHandler(mod: Record<string, unknown>): (name: string) => ThreadProc
     `function or a { [jobName]: function } map, or a named export "process"`);
 }
 
+/** The signal of a processor that declares no second parameter: it cannot look at one, so none is made for it. */
+const NEVER: AbortSignal = new AbortController().signal;
+
 async function runJob(runId: number, wire: PoolJob): Promise<void> {
-  const controller = new AbortController();
-  controllers.set(runId, controller);
   let result: unknown;
   try {
     const processor = handlerFor(wire.name);
     if (processor === undefined) {
       throw poolError('ERR_NO_HANDLER', `${processorUrl} has no handler for job name ${JSON.stringify(wire.name)}`);
     }
-    result = await processor(makeJob(runId, wire), controller.signal);
+    // An AbortController per job is measurable at tens of thousands of jobs a second (as in runners.ts). Without
+    // one, an abort reaches no code of the job; the pool still terminates the thread after abortGraceMs.
+    let signal = NEVER;
+    if (processor.length >= 2) {
+      const controller = new AbortController();
+      controllers.set(runId, controller);
+      signal = controller.signal;
+    }
+    result = await processor(makeJob(runId, wire), signal);
   } catch (err) {
-    post({ type: 'failed', runId, error: toWire(err) });
+    end({ type: 'failed', runId, error: toWire(err) });
     return;
   } finally {
     controllers.delete(runId);
   }
-  try {
-    post({ type: 'done', runId, result });
-  } catch (err) {
-    // The result cannot be cloned (a function, a class instance with private state…): the job fails with the
-    // DataCloneError, which names the value, rather than completing with something else.
-    post({ type: 'failed', runId, error: toWire(err) });
-  }
+  end({ type: 'done', runId, result });
 }
 
 function makeJob(runId: number, wire: PoolJob): ThreadJob {

@@ -44,7 +44,7 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { invalidArg, SpoolError } from '../errors.js';
 import { fromWire, poolError, toWire } from './error-wire.js';
-import type { MainToThread, PoolJob, ThreadData, ThreadToMain } from './thread-protocol.js';
+import type { MainToThread, PoolJob, RunEnd, ThreadData, ThreadToMain } from './thread-protocol.js';
 
 export type { PoolJob } from './thread-protocol.js';
 
@@ -120,6 +120,9 @@ interface PoolThread {
   dead: boolean;
   /** Its last 'error' event (uncaught exception, out of memory), reported as the cause when it exits. */
   error?: unknown;
+  /** Runs posted in this turn of the event loop, sent as one `runs` message when its microtasks are done. */
+  outbox: Run[];
+  flushQueued: boolean;
 }
 
 interface ResolvedOptions {
@@ -274,16 +277,42 @@ export class ThreadPool {
     if (thread.ready) this.#post(run);
   }
 
+  /** Puts a run in its thread's next `runs` batch (thread-protocol.ts); from here it counts as running. */
   #post(run: Run): void {
-    try {
-      run.thread!.worker.postMessage({ type: 'run', runId: run.id, job: run.job } satisfies MainToThread);
-    } catch (err) {
-      // Job data that structured clone refuses (a function, a socket): the job fails with the DataCloneError.
-      this.#settle(run, { kind: 'failed', error: err instanceof Error ? err : fromWire(toWire(err)) });
-      return;
+    const thread = run.thread!;
+    thread.outbox.push(run);
+    if (!thread.flushQueued) {
+      thread.flushQueued = true;
+      queueMicrotask(() => this.#flush(thread));
     }
     run.posted = true;
     if (run.timeoutMs !== undefined) run.timer = setTimeout(() => this.#onTimeout(run), run.timeoutMs);
+  }
+
+  #flush(thread: PoolThread): void {
+    thread.flushQueued = false;
+    if (thread.outbox.length === 0) return;
+    const batch = thread.outbox.filter((run) => !run.settled);
+    thread.outbox = [];
+    if (batch.length === 0 || thread.dead) return;
+    try {
+      thread.worker.postMessage({ type: 'runs', runs: batch.map((run) => ({ runId: run.id, job: run.job })) } satisfies MainToThread);
+    } catch {
+      // Job data that structured clone refuses (a function, a socket): that job fails with the DataCloneError.
+      for (const run of batch) {
+        try {
+          thread.worker.postMessage({ type: 'runs', runs: [{ runId: run.id, job: run.job }] } satisfies MainToThread);
+        } catch (err) {
+          this.#settle(run, { kind: 'failed', error: err instanceof Error ? err : fromWire(toWire(err)) });
+        }
+      }
+    }
+  }
+
+  /** Posts a message other than runs, after the runs batched before it. */
+  #send(thread: PoolThread, msg: MainToThread): void {
+    this.#flush(thread);
+    thread.worker.postMessage(msg);
   }
 
   // threads
@@ -297,7 +326,7 @@ export class ThreadPool {
     let markExited!: () => void;
     const thread: PoolThread = {
       worker, exited: new Promise((resolve) => (markExited = resolve)), runs: new Map(), assigned: 0,
-      ready: false, retiring: false, dead: false,
+      ready: false, retiring: false, dead: false, outbox: [], flushQueued: false,
     };
     worker.on('message', (msg: ThreadToMain) => this.#onMessage(thread, msg));
     // Always followed by 'exit'; the listener also keeps an uncaught error in the thread from crashing this one.
@@ -327,14 +356,17 @@ export class ThreadPool {
         : { message: `cannot load processor ${this.#threadData.processorUrl}: ${error.message}`, cause: error });
       return;
     }
+    if (msg.type === 'ends') {
+      for (const e of msg.ends) {
+        const run = thread.runs.get(e.runId);
+        if (run !== undefined) this.#finish(run, e);
+      }
+      return;
+    }
     const run = thread.runs.get(msg.runId);
     if (run === undefined) return; // progress or log after the run's end: nobody is listening any more
-    switch (msg.type) {
-      case 'progress': return callHook(() => run.hooks.onProgress(msg.progress));
-      case 'log': return callHook(() => run.hooks.onLog(msg.line));
-      case 'done': return this.#finish(run, undefined, msg.result);
-      case 'failed': return this.#finish(run, fromWire(msg.error), undefined);
-    }
+    if (msg.type === 'progress') callHook(() => run.hooks.onProgress(msg.progress));
+    else callHook(() => run.hooks.onLog(msg.line));
   }
 
   #onExit(thread: PoolThread, code: number): void {
@@ -363,7 +395,7 @@ export class ThreadPool {
   /** Ends a thread with no runs: it exits by itself (shutdown), or is terminated if it is stuck. */
   #shutdown(thread: PoolThread): void {
     thread.dead = true;
-    thread.worker.postMessage({ type: 'shutdown' } satisfies MainToThread);
+    this.#send(thread, { type: 'shutdown' });
     const stuck = setTimeout(() => void thread.worker.terminate(), this.#opts.abortGraceMs);
     void thread.exited.then(() => clearTimeout(stuck));
   }
@@ -396,15 +428,17 @@ export class ThreadPool {
     run.signalled = reason;
     if (!run.posted) return this.#settle(run, { kind: 'failed', error: reason });
     const thread = run.thread!;
-    thread.worker.postMessage({ type: 'abort', runId: run.id, reason: toWire(reason) } satisfies MainToThread);
+    this.#send(thread, { type: 'abort', runId: run.id, reason: toWire(reason) });
     run.graceTimer = setTimeout(() => {
       const message = `the worker thread was terminated because job ${run.job.id} did not stop within ${this.#opts.abortGraceMs} ms of its abort`;
       this.#kill(thread, (r) => ({ kind: 'crashed', error: r === run ? reason : poolError('ERR_THREAD_CRASHED', message) }));
     }, this.#opts.abortGraceMs);
   }
 
-  /** A `done` (error undefined) or `failed` message. */
-  #finish(run: Run, error: Error | undefined, result: unknown): void {
+  /** A run's `done` or `failed` end. */
+  #finish(run: Run, end: RunEnd): void {
+    const error = end.type === 'failed' ? fromWire(end.error) : undefined;
+    const result = end.type === 'done' ? end.result : undefined;
     if (run.timedOut) {
       const options = error === undefined ? undefined : { cause: error };
       this.#settle(run, { kind: 'timeout', error: poolError('ERR_JOB_TIMEOUT', run.signalled!.message, options) });

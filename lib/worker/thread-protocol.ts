@@ -6,11 +6,18 @@
  *   spawn, workerData = ThreadData
  *   thread → ready                   the processor module imported and exports a processor
  *          | load-failed             it did not; the pool terminates the thread and fails every job
- *   main   → run (runId, job)        only after ready; many may be in flight, up to the pool's concurrency
+ *   main   → runs [(runId, job)…]    only after ready; many may be in flight, up to the pool's concurrency
  *   thread → progress / log (runId)  in the order the processor called them, always before that run's end
- *   thread → done | failed (runId)   exactly one per run, last message about that run
+ *   thread → ends [done | failed…]   exactly one end per run, the last message about that run
  *   main   → abort (runId, reason)   the run's AbortSignal fires with the rebuilt reason; unknown runIds are ignored
  *   main   → shutdown                only to a thread with no runs: it exits at once, code 0
+ *
+ * Runs and ends travel in batches: each side collects them during one turn of its event loop and posts them as
+ * one message when its microtasks are done (a postMessage costs microseconds each way; a no-op job costs less). A
+ * message of another kind is posted only after the batch collected before it, so the order each side sees is the
+ * order the other produced: an abort never overtakes its run, a progress line never its run's end. A batch that
+ * structured clone refuses is posted again one entry at a time, so the one job with the bad data or result is the
+ * one that fails (DataCloneError).
  *
  * Runs are named by a runId the pool allocates, never by job id: the same job may be run twice at once (a lease
  * lost, the job re-claimed while its first run still winds down) and the two must not be confused. One port
@@ -44,10 +51,11 @@ export interface ThreadData {
 
 // main → thread
 
-export interface RunMessage { type: 'run'; runId: number; job: PoolJob }
+export interface RunEntry { runId: number; job: PoolJob }
+export interface RunsMessage { type: 'runs'; runs: RunEntry[] }
 export interface AbortMessage { type: 'abort'; runId: number; reason: WireError }
 export interface ShutdownMessage { type: 'shutdown' }
-export type MainToThread = RunMessage | AbortMessage | ShutdownMessage;
+export type MainToThread = RunsMessage | AbortMessage | ShutdownMessage;
 
 // thread → main
 
@@ -55,9 +63,11 @@ export interface ReadyMessage { type: 'ready' }
 export interface LoadFailedMessage { type: 'load-failed'; error: WireError }
 export interface ProgressMessage { type: 'progress'; runId: number; progress: number | object }
 export interface LogMessage { type: 'log'; runId: number; line: string }
-export interface DoneMessage { type: 'done'; runId: number; result: unknown }
-export interface FailedMessage { type: 'failed'; runId: number; error: WireError }
-export type ThreadToMain = ReadyMessage | LoadFailedMessage | ProgressMessage | LogMessage | DoneMessage | FailedMessage;
+export interface DoneEnd { type: 'done'; runId: number; result: unknown }
+export interface FailedEnd { type: 'failed'; runId: number; error: WireError }
+export type RunEnd = DoneEnd | FailedEnd;
+export interface EndsMessage { type: 'ends'; ends: RunEnd[] }
+export type ThreadToMain = ReadyMessage | LoadFailedMessage | ProgressMessage | LogMessage | EndsMessage;
 
 // what a processor module sees
 

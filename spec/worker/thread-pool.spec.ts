@@ -119,6 +119,41 @@ describe('ThreadPool results and errors', () => {
   });
 });
 
+describe('ThreadPool batches of runs and ends', () => {
+  it('fails only the job whose result cannot be cloned when its end shares a batch with others', SAFETY, async (t) => {
+    const pool = openPool(t, { concurrency: 10 });
+    await pool.run(job('echo', 0), undefined, quiet); // the thread is up: the next ten go out in one message
+    const names = ['echo', 'echo', 'echo', 'echo', 'unclonable-result', 'echo', 'echo', 'echo', 'echo', 'echo'];
+    const outcomes = await Promise.all(names.map((name, i) => pool.run(job(name, i), undefined, quiet)));
+    outcomes.forEach((outcome, i) => {
+      if (i === 4) assert.equal(errorOf(outcome, 'failed').name, 'DataCloneError');
+      else assert.deepEqual(outcome, { kind: 'completed', result: i });
+    });
+  });
+
+  it('fails only the job whose data cannot be cloned when it is posted with others', SAFETY, async (t) => {
+    const pool = openPool(t, { concurrency: 5 });
+    await pool.run(job('echo', 0), undefined, quiet);
+    const data = [1, 2, () => 'functions cannot be cloned', 4, 5];
+    const outcomes = await Promise.all(data.map((d) => pool.run(job('echo', d), undefined, quiet)));
+    outcomes.forEach((outcome, i) => {
+      if (i === 2) assert.equal(errorOf(outcome, 'failed').name, 'DataCloneError');
+      else assert.deepEqual(outcome, { kind: 'completed', result: data[i] });
+    });
+  });
+
+  it('delivers an abort() made in the same turn as run() after the run, so the job sees it', SAFETY, async (t) => {
+    const pool = openPool(t, { abortGraceMs: 10_000 });
+    await pool.run(job('echo', 0), undefined, quiet);
+    const sent = job('await-abort');
+    const running = pool.run(sent, undefined, quiet);
+    pool.abort(sent.id, 'changed my mind'); // the run is still in the batch being collected
+    const error = errorOf(await running, 'failed');
+    assert.equal(error.code, 'ERR_JOB_ABORTED');
+    assert.equal(error.message, 'changed my mind');
+  });
+});
+
 describe('ThreadPool processor modules', () => {
   const path = fileURLToPath(fixture('behaviours'));
   for (const [form, processor] of [
@@ -246,6 +281,14 @@ describe('ThreadPool timeouts and aborts', () => {
     const error = errorOf(await pool.run(job('spin'), 200, quiet), 'crashed');
     assert.equal(error.code, 'ERR_JOB_TIMEOUT');
     assert.deepEqual(await pool.run(job('echo', 'next'), undefined, quiet), { kind: 'completed', result: 'next' });
+  });
+
+  it('ends a timed-out job whose processor takes no signal by terminating its thread, then runs the next job', SAFETY, async (t) => {
+    const pool = openPool(t, { processor: fixture('no-signal'), abortGraceMs: 100 });
+    const error = errorOf(await pool.run(job('wait'), 100, quiet), 'crashed');
+    assert.equal(error.code, 'ERR_JOB_TIMEOUT');
+    assert.deepEqual(await pool.run(job('echo', 'next'), undefined, quiet), { kind: 'completed', result: 'next' });
+    assert.equal(pool.threadsStarted, 2);
   });
 
   it('reports the other jobs of a thread terminated for a timeout as crashed with ERR_THREAD_CRASHED', SAFETY, async (t) => {
