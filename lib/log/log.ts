@@ -133,6 +133,8 @@ export class Log extends EventEmitter<LogEvents> {
   readonly #generations: Map<number, number>;
   readonly #unlock: (() => Promise<void>) | undefined;
   #compacting: Promise<CompactionResult> | undefined;
+  /** The checkpoint being written: one at a time, they share index.tmp. */
+  #checkpointing: Promise<void> | undefined;
   #closed = false;
 
   private constructor(
@@ -333,7 +335,6 @@ export class Log extends EventEmitter<LogEvents> {
     }
   }
 
-  #checkpointing: Promise<void> | undefined;
 
   async #checkpointNow(state: Buffer, position: LogPosition): Promise<void> {
     await this.#writer.sync();

@@ -42,8 +42,8 @@ class JobExtra {
 
 /**
  * One job in the table. A class with a fixed shape: the ADD record's pointer is held inline (four numbers, not
- * an object), a generated id is held as a number, and the rarely set fields live in a JobExtra made on first write, because a queue of a million
- * waiting jobs is a million of these (see benchmarks/README.md, queue scale).
+ * an object), a generated id is held as a number, and the rarely set fields live in a JobExtra made on first
+ * write, because a queue of a million waiting jobs is a million of these (see benchmarks/README.md, queue scale).
  */
 export class JobMeta implements HeapItem {
   /** The id: a number for a canonical integer id (a generated one), which saves a string per job. */

@@ -11,6 +11,7 @@ import { SpoolError } from '../errors.js';
 import type { PoolJob } from './thread-protocol.js';
 import { ThreadPool, type RunHooks, type RunOutcome } from './thread-pool.js';
 import type { Job } from '../queue/job.js';
+import { NEVER_ABORTED, takesSignal } from './never-signal.js';
 
 export type Processor<D = unknown, R = unknown> = (job: Job<D, R>, signal: AbortSignal) => Promise<R> | R;
 export type ProcessorMap = Record<string, Processor>;
@@ -24,8 +25,6 @@ export interface Runner {
   close(graceMs: number): Promise<void>;
 }
 
-const NEVER: AbortSignal = new AbortController().signal;
-
 export class InlineRunner implements Runner {
   readonly capacity: number;
   readonly #processor: Processor | ProcessorMap;
@@ -38,16 +37,14 @@ export class InlineRunner implements Runner {
 
   run(job: Job, runKey: string, timeoutMs: number | undefined): Promise<RunOutcome> {
     const fn = typeof this.#processor === 'function' ? this.#processor : this.#processor[job.name];
-    // An AbortController per job is measurable at tens of thousands of jobs a second, and useless to a processor
-    // that takes no signal and has no timeout: those get a shared signal that never aborts.
-    const controller = fn && (fn.length >= 2 || timeoutMs !== undefined) ? new AbortController() : undefined;
-    const key = runKey;
-    if (controller) this.#controllers.set(key, controller);
+    // A processor that takes no signal and has no timeout gets the shared NEVER_ABORTED (never-signal.ts).
+    const controller = fn && (takesSignal(fn) || timeoutMs !== undefined) ? new AbortController() : undefined;
+    if (controller) this.#controllers.set(runKey, controller);
     return new Promise<RunOutcome>((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       const settle = (o: RunOutcome): void => {
         if (timer) clearTimeout(timer);
-        if (controller && this.#controllers.get(key) === controller) this.#controllers.delete(key);
+        if (controller && this.#controllers.get(runKey) === controller) this.#controllers.delete(runKey);
         resolve(o);
       };
       if (timeoutMs !== undefined) {
@@ -61,7 +58,7 @@ export class InlineRunner implements Runner {
         return settle({ kind: 'failed', error: new SpoolError('ERR_NO_HANDLER', `no processor for jobs named '${job.name}'`) });
       }
       Promise.resolve()
-        .then(() => fn(job, controller?.signal ?? NEVER))
+        .then(() => fn(job, controller?.signal ?? NEVER_ABORTED))
         .then(
           (result) => settle({ kind: 'completed', result }),
           (err: unknown) => settle({ kind: 'failed', error: asError(err) }),

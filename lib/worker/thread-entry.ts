@@ -16,6 +16,7 @@ import assert from 'node:assert/strict';
 import { parentPort, workerData } from 'node:worker_threads';
 import { invalidArg } from '../errors.js';
 import { fromWire, poolError, toWire } from './error-wire.js';
+import { NEVER_ABORTED, takesSignal } from './never-signal.js';
 import type { MainToThread, PoolJob, RunEnd, ThreadData, ThreadJob, ThreadProcessor, ThreadToMain } from './thread-protocol.js';
 
 assert.ok(parentPort, 'thread-entry runs only as a worker_thread of ThreadPool');
@@ -109,9 +110,6 @@ function pickHandler(mod: Record<string, unknown>): (name: string) => ThreadProc
     `function or a { [jobName]: function } map, or a named export "process"`);
 }
 
-/** The signal of a processor that declares no second parameter: it cannot look at one, so none is made for it. */
-const NEVER: AbortSignal = new AbortController().signal;
-
 async function runJob(runId: number, wire: PoolJob): Promise<void> {
   let result: unknown;
   try {
@@ -119,10 +117,10 @@ async function runJob(runId: number, wire: PoolJob): Promise<void> {
     if (processor === undefined) {
       throw poolError('ERR_NO_HANDLER', `${processorUrl} has no handler for job name ${JSON.stringify(wire.name)}`);
     }
-    // An AbortController per job is measurable at tens of thousands of jobs a second (as in runners.ts). Without
-    // one, an abort reaches no code of the job; the pool still terminates the thread after abortGraceMs.
-    let signal = NEVER;
-    if (processor.length >= 2) {
+    // No AbortController for a processor that takes no signal (never-signal.ts): an abort reaches no code of the
+    // job then, and the pool still terminates the thread after abortGraceMs.
+    let signal = NEVER_ABORTED;
+    if (takesSignal(processor)) {
       const controller = new AbortController();
       controllers.set(runId, controller);
       signal = controller.signal;

@@ -107,6 +107,8 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
   readonly #pendingEvents = new Set<Promise<unknown>>();
   /** Moving average of a job's run time in ms (processor start to outcome); undefined until one has run. */
   #avgRunMs: number | undefined;
+  /** The outcomes whose events wait for the same durability promise (#afterDurable). */
+  #batch: { done: Promise<unknown>; then: Array<() => void> } | undefined;
 
   constructor(name: string, processor: Processor<DataType, ResultType> | ProcessorMap | string | URL, opts: WorkerOptions) {
     super();
@@ -361,7 +363,6 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
     });
   }
 
-  #batch: { done: Promise<unknown>; then: Array<() => void> } | undefined;
 
   #settleLocal(ticket: string, id: string): void {
     const held = this.#held.get(ticket);
