@@ -17,11 +17,11 @@ export const JOB_DATA_BYTES = Buffer.byteLength(JSON.stringify(JOB_DATA));
 if (JOB_DATA_BYTES !== 100) throw new Error(`job data is ${JOB_DATA_BYTES} B, meant to be 100`);
 
 /**
- * The payload of the ADD record a queue writes for one such job (id, name, data, options, timestamp as JSON, see
+ * The payload of the ADD record a queue writes for one such job (id, name, options, timestamp, data as JSON, see
  * lib/store/events.ts): what the Log.append baselines append, so both sides write the same bytes per job.
  */
 export function addRecordPayload(id = 1_000_000): Buffer {
-  const ev: AddEvent = { id: String(id), n: JOB_NAME, d: JOB_DATA, o: {}, ts: Date.now() };
+  const ev: AddEvent = { id: String(id), n: JOB_NAME, o: {}, ts: Date.now(), d: JOB_DATA };
   return encodeEvent(ev);
 }
 

@@ -110,9 +110,9 @@ export class RecordCodec {
   /**
    * The plain payload of the crc-checked record at buf[off]. Throws ERR_KEY_MISSING when the record is encrypted
    * and this codec has no key of its id, ERR_DECRYPT when authentication fails, ERR_CORRUPT_RECORD when an LZ4
-   * block does not decode.
+   * block does not decode. A fresh Buffer, or with `view` a view into buf when the payload is stored plain.
    */
-  decode(buf: Buffer, off: number): Buffer {
+  decode(buf: Buffer, off: number, view = false): Buffer {
     const h = readRecordHeader(buf, off);
     const body = off + RECORD_HEADER_BYTES;
     let stored = buf.subarray(body, body + h.length);
@@ -143,6 +143,6 @@ export class RecordCodec {
         throw new SpoolError('ERR_CORRUPT_RECORD', `record ${h.seq}: LZ4 block does not decode`, { cause });
       }
     }
-    return Buffer.from(stored);
+    return view ? stored : Buffer.from(stored);
   }
 }

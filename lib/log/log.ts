@@ -286,6 +286,16 @@ export class Log extends EventEmitter<LogEvents> {
   }
 
   /**
+   * read(ptr).payload() for a caller that decodes the payload at once: a plain one is a view into the read
+   * buffer, not a copy (see RecordReader.readPayload). Never write to it; keeping it keeps that buffer.
+   */
+  readPayload(ptr: RecordPointer): Buffer {
+    this.#assertOpen();
+    if (!isPointer(ptr)) throw invalidArg('ptr must be a record pointer { seq, segmentId, offset, size }');
+    return this.#reader.readPayload(ptr);
+  }
+
+  /**
    * The checkpoint's state, handed over once: the log forgets it so its buffer (tens of MB for a large queue) can
    * be collected as soon as the caller has decoded it.
    */

@@ -12,6 +12,7 @@ import { RECORD_HEADER_BYTES, checkRecord, readRecordHeader } from '../format/re
 import type { RecordCodec } from '../codec/record-codec.js';
 import { closeQuietly, openOrThrow, readFully, type Fs } from './fs.js';
 import { toEntry, type LogEntry } from './log-scan.js';
+import type { ScannedRecord } from './segment-scanner.js';
 import { segmentPath } from './segment-files.js';
 import type { RecordPointer } from './writer.js';
 
@@ -44,6 +45,23 @@ export class RecordReader {
   }
 
   read(ptr: RecordPointer): LogEntry {
+    const found = this.#find(ptr);
+    return toEntry(found, this.#codec);
+  }
+
+  /**
+   * The decoded payload of the record at ptr, for a caller that decodes it at once: when the record is stored
+   * plain, a view into the read buffer rather than a copy. Read buffers are never written again after the read,
+   * so the view stays valid; the caller must not write to it.
+   */
+  readPayload(ptr: RecordPointer): Buffer {
+    if (!this.#codec) throw new TypeError('no codec given to decode payloads');
+    const { buf, at } = this.#find(ptr);
+    return this.#codec.decode(buf, at, true);
+  }
+
+  /** The whole, checked record `ptr` names, in a read buffer: from the read-ahead window or a direct read. */
+  #find(ptr: RecordPointer): ScannedRecord {
     const w = this.#window;
     if (w && w.segmentId === ptr.segmentId && ptr.offset >= w.start && ptr.offset + ptr.size <= w.end) {
       const at = ptr.offset - w.start;
@@ -51,7 +69,7 @@ export class RecordReader {
       if (check.kind === 'ok') {
         const header = readRecordHeader(w.buf, at);
         if (header.seq === ptr.seq && header.segmentId === ptr.segmentId) {
-          return toEntry({ header, offset: ptr.offset, size: check.size, buf: w.buf, at }, this.#codec);
+          return { header, offset: ptr.offset, size: check.size, buf: w.buf, at };
         }
       }
       // Not there after all: fall through to a direct read, which reports what it finds.
@@ -73,7 +91,7 @@ export class RecordReader {
     if (header.seq !== ptr.seq || header.segmentId !== ptr.segmentId) {
       throw new SpoolError('ERR_NOT_FOUND', `record ${ptr.seq} is not at segment ${ptr.segmentId} offset ${ptr.offset}`);
     }
-    return toEntry({ header, offset: ptr.offset, size: check.size, buf, at: 0 }, this.#codec);
+    return { header, offset: ptr.offset, size: check.size, buf, at: 0 };
   }
 
   #fd(segmentId: number): number {

@@ -19,7 +19,7 @@ import { SpoolError } from '../errors.js';
 import { Log } from '../log/log.js';
 import type { LogEntry } from '../log/log-scan.js';
 import type { RecordPointer } from '../log/writer.js';
-import { REC, decodeEvent, encodeEvent, type AddEvent, type StoredJobOpts, type WireError } from '../store/events.js';
+import { REC, decodeAddData, decodeEvent, encodeEvent, type AddEvent, type StoredJobOpts, type WireError } from '../store/events.js';
 import { JobTable, type JobMeta } from '../store/job-table.js';
 import { QueueLiveness } from '../store/liveness.js';
 import { decodeSnapshot, encodeSnapshot } from '../store/snapshot.js';
@@ -175,9 +175,20 @@ export class Owner extends EventEmitter<OwnerEvents> {
     return this.readEvent<AddEvent>(() => job.ptr);
   }
 
-  /** readAdd() without waiting: undefined when the record is still in the writer's batch. Throws on read errors. */
-  readAddNow(job: JobMeta): AddEvent | undefined {
-    return this.#log.isWritten(job.ptr.seq) ? this.#readEventNow<AddEvent>(() => job.ptr) : undefined;
+  /** True when the job's ADD record has been written, so readDataNow() can read it. */
+  addWritten(job: JobMeta): boolean {
+    return this.#log.isWritten(job.ptr.seq);
+  }
+
+  /** The job's data, read from its ADD record without decoding the rest of it (once addWritten(job)). */
+  readDataNow(job: JobMeta): unknown {
+    return this.#readNow(() => job.ptr, decodeAddData);
+  }
+
+  /** readDataNow() once the record is written. */
+  async readData(job: JobMeta): Promise<unknown> {
+    await this.#log.whenWritten(job.ptr.seq);
+    return this.readDataNow(job);
   }
 
   /**
@@ -188,24 +199,25 @@ export class Owner extends EventEmitter<OwnerEvents> {
   readEvent<T>(where: () => RecordPointer): Promise<T> {
     try {
       // Almost always the record was written long ago: read it now, without a turn of the event loop.
-      if (this.#log.isWritten(where().seq)) return Promise.resolve(this.#readEventNow<T>(where));
+      if (this.#log.isWritten(where().seq)) return Promise.resolve(this.#readNow<T>(where, decodeEvent));
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#log.whenWritten(where().seq).then(() => this.#readEventNow<T>(where));
+    return this.#log.whenWritten(where().seq).then(() => this.#readNow<T>(where, decodeEvent));
   }
 
-  #readEventNow<T>(where: () => RecordPointer): T {
-    const ptr = where();
-    let entry: LogEntry;
+  #readNow<T>(where: () => RecordPointer, decode: (payload: Buffer, seq: number) => T): T {
+    let ptr = where();
+    let payload: Buffer;
     try {
-      entry = this.#log.read(ptr);
+      payload = this.#log.readPayload(ptr);
     } catch (err) {
       const moved = where();
       if (moved.segmentId === ptr.segmentId && moved.offset === ptr.offset) throw err;
-      entry = this.#log.read(moved);
+      ptr = moved;
+      payload = this.#log.readPayload(ptr);
     }
-    return decodeEvent<T>(entry.payload(), entry.seq);
+    return decode(payload, ptr.seq);
   }
 
   // ---- outcomes reported by workers

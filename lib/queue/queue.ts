@@ -107,8 +107,8 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
   }
 
   /**
-   * The ADD payload: ERR_INVALID_ARG when the data is not JSON, ERR_TOO_LARGE when over maxDataBytes. The same
-   * JSON as encodeEvent(ev), put together from its parts: the job name's JSON is made once per batch (`names`),
+   * The ADD payload: ERR_INVALID_ARG when the data is not JSON, ERR_TOO_LARGE when over maxDataBytes. The
+   * JSON of ev with d as its last key, put together from its parts: the job name's JSON is made once per batch (`names`),
    * and serializing the envelope object costs more than the data of a small job.
    */
   #encode(ev: AddEvent, generatedId: boolean, names?: Map<string, string>): Buffer {
@@ -124,7 +124,8 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
           names?.set(ev.n, name);
         }
         const id = generatedId ? `"${ev.id}"` : JSON.stringify(ev.id); // a generated id is digits only
-        payload = Buffer.from(`{"id":${id},"n":${name},"d":${data},"o":${JSON.stringify(ev.o)},"ts":${ev.ts}}`);
+        // d last: a worker reads back only the data (decodeAddData in store/events.ts).
+        payload = Buffer.from(`{"id":${id},"n":${name},"o":${JSON.stringify(ev.o)},"ts":${ev.ts},"d":${data}}`);
       }
     } catch (cause) {
       throw new SpoolError('ERR_INVALID_ARG', `job data is not serializable as JSON: ${(cause as Error).message}`, { cause });

@@ -6,7 +6,8 @@
  * parsed once per replay). A record's type byte says which shape its payload has:
  *
  *   type  name      payload                                   meaning
- *   1     ADD       {id, n: name, d: data, o: opts, ts}       a job was added (o holds only non-default options)
+ *   1     ADD       {id, n: name, o: opts, ts, d: data}       a job was added (o holds only non-default options; d is
+ *                                                             written last, see decodeAddData)
  *   2     ACTIVE    {t: ticket, j: [[id, attempt]...], ts}    the owner handed these jobs out in a ticket
  *   3     COMPLETE  {id, a: attempt, rv: result, ts}          an attempt completed
  *   4     FAIL      {id, a, e: error, r: retryAt|null, ts}    an attempt failed; r = when to retry, null = final
@@ -107,4 +108,58 @@ export function decodeEvent<T>(payload: Buffer, seq: number): T {
   } catch (cause) {
     throw new SpoolError('ERR_CORRUPT_RECORD', `record ${seq}: payload is not a queue event`, { cause });
   }
+}
+
+/**
+ * The data of an ADD payload without decoding the rest of it. The queue writes `d` as the envelope's last key
+ * (queue.ts), so its value runs from just after `"d":` to the closing brace: finding that key is a walk over the
+ * few bytes before it (strings skipped, nesting counted), and only the data is turned into a string and parsed.
+ * A worker needs nothing else of the record, and parsing the envelope cost more than the data of a small job
+ * (benchmarks/README.md, queue-process). A payload laid out otherwise (d absent, or not last) is decoded whole.
+ * A wrong guess cannot give wrong data: a slice from anywhere but the value of a last top-level key to the closing
+ * brace is not one JSON value (something follows it, or it closes a bracket it did not open), so its parse throws.
+ */
+export function decodeAddData(payload: Buffer, seq: number): unknown {
+  const start = dataValueStart(payload);
+  if (start > 0) {
+    try {
+      return JSON.parse(payload.toString('utf8', start, payload.length - 1));
+    } catch {
+      // Not the last key: decoded whole below.
+    }
+  }
+  return decodeEvent<AddEvent>(payload, seq).d;
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const LETTER_D = 0x64;
+
+/** Where the value of the top-level key "d" starts in a compact JSON object, or -1. Bytes, not characters:
+ * every byte this looks for is ASCII, and no byte of a multi-byte UTF-8 sequence is. */
+function dataValueStart(b: Buffer): number {
+  const end = b.length;
+  if (end < 6 || b[0] !== OPEN_BRACE || b[end - 1] !== CLOSE_BRACE) return -1;
+  let depth = 0;
+  for (let i = 0; i < end; i++) {
+    const c = b[i];
+    if (c === QUOTE) {
+      // At depth 1 a string right after '{' or ',' is a key.
+      if (depth === 1 && b[i + 1] === LETTER_D && b[i + 2] === QUOTE && b[i + 3] === COLON && (b[i - 1] === OPEN_BRACE || b[i - 1] === COMMA)) {
+        return i + 4;
+      }
+      for (i++; i < end && b[i] !== QUOTE; i++) if (b[i] === BACKSLASH) i++;
+    } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      depth++;
+    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
+      depth--;
+    }
+  }
+  return -1;
 }

@@ -247,7 +247,7 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
     if (!meta || meta.state !== 'active' || meta.ticket !== ticket) return;
     let data: DataType;
     try {
-      data = (owner.readAddNow(meta) ?? (await owner.readAdd(meta))).d as DataType;
+      data = (owner.addWritten(meta) ? owner.readDataNow(meta) : await owner.readData(meta)) as DataType;
     } catch (err) {
       // Its record cannot be read (quarantined as damaged, its key missing…): fail the attempt with the reason,
       // rather than leave the job active until its lease expires and then stall it, again and again.
