@@ -149,7 +149,7 @@ async function runLogFloor(s: Scenario, addPayload: Buffer): Promise<Run> {
       for (let i = next++; i < s.jobs; i = next++) {
         const id = String(ptrs[i]!.seq);
         await log.append(2, encodeEvent({ t: `1x${i.toString(36)}`, j: [[id, 1]], ts: Date.now() }));
-        const add = JSON.parse(log.readPayload(ptrs[i]!).toString('utf8')) as { d: unknown };
+        const add = log.decode(ptrs[i]!, (buf, _seq, start, end) => JSON.parse(buf.toString('utf8', start, end)) as { d: unknown });
         if (!add.d) throw new Error('no data');
         await log.append(3, encodeEvent({ id, a: 1, rv: null, ts: Date.now() }));
       }

@@ -32,7 +32,7 @@ export type { LogStats } from './log/stats.js';
 export { tailLog } from './log/tailer.js';
 export type { TailOptions, Tailer } from './log/tailer.js';
 
-export { RecordCodec } from './codec/record-codec.js';
+export { RecordCodec, type PayloadDecoder } from './codec/record-codec.js';
 /** Record flag bits as readers see them in LogEntry.flags. */
 export { FLAG_LZ4, FLAG_AES } from './format/record.js';
 export type { EncryptionOptions, KeySpec } from './codec/keyring.js';

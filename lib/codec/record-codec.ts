@@ -18,6 +18,7 @@ import {
   MAX_PAYLOAD_BYTES,
   RECORD_HEADER_BYTES,
   readRecordHeader,
+  readU64,
   recordAad,
   sealRecord,
   writeRecordHeaderFields,
@@ -43,6 +44,9 @@ export interface EntryMeta {
 
 /** The largest plain payload a record can carry. */
 export const MAX_PLAIN_BYTES = MAX_PAYLOAD_BYTES - AES_OVERHEAD;
+
+/** Decodes a plain payload found at buf[start, end) in the record numbered seq. Must not keep or write to buf. */
+export type PayloadDecoder<T> = (buf: Buffer, seq: number, start: number, end: number) => T;
 
 export class RecordCodec {
   readonly #threshold: number;
@@ -110,9 +114,9 @@ export class RecordCodec {
   /**
    * The plain payload of the crc-checked record at buf[off]. Throws ERR_KEY_MISSING when the record is encrypted
    * and this codec has no key of its id, ERR_DECRYPT when authentication fails, ERR_CORRUPT_RECORD when an LZ4
-   * block does not decode. A fresh Buffer, or with `view` a view into buf when the payload is stored plain.
+   * block does not decode.
    */
-  decode(buf: Buffer, off: number, view = false): Buffer {
+  decode(buf: Buffer, off: number): Buffer {
     const h = readRecordHeader(buf, off);
     const body = off + RECORD_HEADER_BYTES;
     let stored = buf.subarray(body, body + h.length);
@@ -143,6 +147,20 @@ export class RecordCodec {
         throw new SpoolError('ERR_CORRUPT_RECORD', `record ${h.seq}: LZ4 block does not decode`, { cause });
       }
     }
-    return view ? stored : Buffer.from(stored);
+    return Buffer.from(stored);
+  }
+
+  /**
+   * decoder(plain payload, seq, start, end) of the crc-checked record at buf[off]: a plain payload is passed in
+   * place (buf itself), an encrypted or compressed one as the fresh Buffer decode() makes. Throws as decode().
+   */
+  decodeWith<T>(buf: Buffer, off: number, decoder: PayloadDecoder<T>): T {
+    const seq = readU64(buf, off + 16);
+    if ((buf[off + 8]! & (FLAG_AES | FLAG_LZ4)) === 0) {
+      const body = off + RECORD_HEADER_BYTES;
+      return decoder(buf, seq, body, body + buf.readUInt32LE(off + 12));
+    }
+    const plain = this.decode(buf, off);
+    return decoder(plain, seq, 0, plain.length);
   }
 }

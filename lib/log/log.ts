@@ -18,7 +18,7 @@ import { INDEX_FILE, LOG_DIR } from '../format/names.js';
 import { SEGMENT_HEADER_BYTES } from '../format/segment-header.js';
 import { MAX_PAYLOAD_BYTES, RECORD_HEADER_BYTES } from '../format/record.js';
 import type { LogPosition } from '../format/checkpoint.js';
-import { RecordCodec } from '../codec/record-codec.js';
+import { RecordCodec, type PayloadDecoder } from '../codec/record-codec.js';
 import { keySpecs, type EncryptionOptions } from '../codec/keyring.js';
 import { writeCheckpointFile } from './checkpoint-store.js';
 import { compactLog, type CompactOptions, type CompactionResult } from './compactor.js';
@@ -286,13 +286,13 @@ export class Log extends EventEmitter<LogEvents> {
   }
 
   /**
-   * read(ptr).payload() for a caller that decodes the payload at once: a plain one is a view into the read
-   * buffer, not a copy (see RecordReader.readPayload). Never write to it; keeping it keeps that buffer.
+   * decoder(payload, seq, start, end) of the record at ptr, as read(ptr).payload() would give it but without a
+   * copy when it is stored plain (see RecordReader.decode): for a caller that decodes the payload at once.
    */
-  readPayload(ptr: RecordPointer): Buffer {
+  decode<T>(ptr: RecordPointer, decoder: PayloadDecoder<T>): T {
     this.#assertOpen();
     if (!isPointer(ptr)) throw invalidArg('ptr must be a record pointer { seq, segmentId, offset, size }');
-    return this.#reader.readPayload(ptr);
+    return this.#reader.decode(ptr, decoder);
   }
 
   /**

@@ -8,11 +8,10 @@
  * ERR_NOT_FOUND (nothing there) or ERR_CORRUPT_RECORD (something damaged there).
  */
 import { SpoolError } from '../errors.js';
-import { RECORD_HEADER_BYTES, checkRecord, readRecordHeader } from '../format/record.js';
-import type { RecordCodec } from '../codec/record-codec.js';
+import { RECORD_BAD, RECORD_HEADER_BYTES, RECORD_ZERO, readRecordHeader, readU64, recordSize } from '../format/record.js';
+import type { PayloadDecoder, RecordCodec } from '../codec/record-codec.js';
 import { closeQuietly, openOrThrow, readFully, type Fs } from './fs.js';
 import { toEntry, type LogEntry } from './log-scan.js';
-import type { ScannedRecord } from './segment-scanner.js';
 import { segmentPath } from './segment-files.js';
 import type { RecordPointer } from './writer.js';
 
@@ -34,6 +33,8 @@ export class RecordReader {
   readonly #codec: RecordCodec | undefined;
   readonly #fds = new Map<number, number>();
   #window: { segmentId: number; start: number; end: number; buf: Buffer } | undefined;
+  /** The buffer #locate found the record in. */
+  #found: Buffer | undefined;
   /** Where the previous direct read ended: a read starting near there reads ahead. */
   #nextSegmentId = -1;
   #nextOffset = 0;
@@ -45,32 +46,34 @@ export class RecordReader {
   }
 
   read(ptr: RecordPointer): LogEntry {
-    const found = this.#find(ptr);
-    return toEntry(found, this.#codec);
+    const at = this.#locate(ptr);
+    const buf = this.#found!;
+    const size = RECORD_HEADER_BYTES + buf.readUInt32LE(at + 12);
+    return toEntry({ header: readRecordHeader(buf, at), offset: ptr.offset, size, buf, at }, this.#codec);
   }
 
   /**
-   * The decoded payload of the record at ptr, for a caller that decodes it at once: when the record is stored
-   * plain, a view into the read buffer rather than a copy. Read buffers are never written again after the read,
-   * so the view stays valid; the caller must not write to it.
+   * Decodes the payload of the record at ptr with `decoder`, which gets the bytes in place: a plain payload in the
+   * read buffer itself, without a copy, a view or a header object (this runs once per job processed). Read
+   * buffers are never written again after the read; the decoder must not write to them or keep them.
    */
-  readPayload(ptr: RecordPointer): Buffer {
+  decode<T>(ptr: RecordPointer, decoder: PayloadDecoder<T>): T {
     if (!this.#codec) throw new TypeError('no codec given to decode payloads');
-    const { buf, at } = this.#find(ptr);
-    return this.#codec.decode(buf, at, true);
+    const at = this.#locate(ptr);
+    return this.#codec.decodeWith(this.#found!, at, decoder);
   }
 
-  /** The whole, checked record `ptr` names, in a read buffer: from the read-ahead window or a direct read. */
-  #find(ptr: RecordPointer): ScannedRecord {
+  /**
+   * Finds the whole, checked record `ptr` names, in the read-ahead window or by a direct read; leaves its buffer
+   * in #found and returns its offset there. Throws ERR_NOT_FOUND (nothing there) or ERR_CORRUPT_RECORD.
+   */
+  #locate(ptr: RecordPointer): number {
     const w = this.#window;
     if (w && w.segmentId === ptr.segmentId && ptr.offset >= w.start && ptr.offset + ptr.size <= w.end) {
       const at = ptr.offset - w.start;
-      const check = checkRecord(w.buf, at, w.end - w.start);
-      if (check.kind === 'ok') {
-        const header = readRecordHeader(w.buf, at);
-        if (header.seq === ptr.seq && header.segmentId === ptr.segmentId) {
-          return { header, offset: ptr.offset, size: check.size, buf: w.buf, at };
-        }
+      if (recordSize(w.buf, at, w.end - w.start) > 0 && names(w.buf, at, ptr)) {
+        this.#found = w.buf;
+        return at;
       }
       // Not there after all: fall through to a direct read, which reports what it finds.
     }
@@ -82,16 +85,16 @@ export class RecordReader {
     const buf = Buffer.allocUnsafe(Math.max(ptr.size, RECORD_HEADER_BYTES, sequential ? READ_AHEAD_BYTES : 0));
     const n = readFully(this.#fs, fd, buf, 0, buf.length, ptr.offset);
     if (sequential) this.#window = { segmentId: ptr.segmentId, start: ptr.offset, end: ptr.offset + n, buf };
-    const check = checkRecord(buf, 0, n);
-    if (check.kind !== 'ok') {
-      const code = check.kind === 'bad' ? 'ERR_CORRUPT_RECORD' : 'ERR_NOT_FOUND';
-      throw new SpoolError(code, `no valid record ${ptr.seq} at segment ${ptr.segmentId} offset ${ptr.offset} (${check.kind})`);
+    const size = recordSize(buf, 0, n);
+    if (size <= 0) {
+      const kind = size === RECORD_BAD ? 'bad' : size === RECORD_ZERO ? 'zero' : 'incomplete';
+      throw new SpoolError(kind === 'bad' ? 'ERR_CORRUPT_RECORD' : 'ERR_NOT_FOUND', `no valid record ${ptr.seq} at segment ${ptr.segmentId} offset ${ptr.offset} (${kind})`);
     }
-    const header = readRecordHeader(buf, 0);
-    if (header.seq !== ptr.seq || header.segmentId !== ptr.segmentId) {
+    if (!names(buf, 0, ptr)) {
       throw new SpoolError('ERR_NOT_FOUND', `record ${ptr.seq} is not at segment ${ptr.segmentId} offset ${ptr.offset}`);
     }
-    return { header, offset: ptr.offset, size: check.size, buf, at: 0 };
+    this.#found = buf;
+    return 0;
   }
 
   #fd(segmentId: number): number {
@@ -130,7 +133,13 @@ export class RecordReader {
 
   close(): void {
     this.#window = undefined;
+    this.#found = undefined;
     for (const fd of this.#fds.values()) closeQuietly(this.#fs, fd);
     this.#fds.clear();
   }
+}
+
+/** True when the record at buf[at] has the seq and segment the pointer names. */
+function names(buf: Buffer, at: number, ptr: RecordPointer): boolean {
+  return readU64(buf, at + 16) === ptr.seq && readU64(buf, at + 24) === ptr.segmentId;
 }

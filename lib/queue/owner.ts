@@ -19,6 +19,7 @@ import { SpoolError } from '../errors.js';
 import { Log } from '../log/log.js';
 import type { LogEntry } from '../log/log-scan.js';
 import type { RecordPointer } from '../log/writer.js';
+import type { PayloadDecoder } from '../codec/record-codec.js';
 import { REC, decodeAddData, decodeEvent, encodeEvent, type AddEvent, type StoredJobOpts, type WireError } from '../store/events.js';
 import { JobTable, type JobMeta } from '../store/job-table.js';
 import { QueueLiveness } from '../store/liveness.js';
@@ -206,18 +207,15 @@ export class Owner extends EventEmitter<OwnerEvents> {
     return this.#log.whenWritten(where().seq).then(() => this.#readNow<T>(where, decodeEvent));
   }
 
-  #readNow<T>(where: () => RecordPointer, decode: (payload: Buffer, seq: number) => T): T {
-    let ptr = where();
-    let payload: Buffer;
+  #readNow<T>(where: () => RecordPointer, decode: PayloadDecoder<T>): T {
+    const ptr = where();
     try {
-      payload = this.#log.readPayload(ptr);
+      return this.#log.decode(ptr, decode);
     } catch (err) {
       const moved = where();
       if (moved.segmentId === ptr.segmentId && moved.offset === ptr.offset) throw err;
-      ptr = moved;
-      payload = this.#log.readPayload(ptr);
+      return this.#log.decode(moved, decode);
     }
-    return decode(payload, ptr.seq);
   }
 
   // ---- outcomes reported by workers

@@ -102,9 +102,10 @@ export function encodeEvent(event: object): Buffer {
   return Buffer.from(JSON.stringify(event), 'utf8');
 }
 
-export function decodeEvent<T>(payload: Buffer, seq: number): T {
+/** The event in payload[start, end) of record seq (the whole payload by default). */
+export function decodeEvent<T>(payload: Buffer, seq: number, start = 0, end = payload.length): T {
   try {
-    return JSON.parse(payload.toString('utf8')) as T;
+    return JSON.parse(payload.toString('utf8', start, end)) as T;
   } catch (cause) {
     throw new SpoolError('ERR_CORRUPT_RECORD', `record ${seq}: payload is not a queue event`, { cause });
   }
@@ -119,16 +120,16 @@ export function decodeEvent<T>(payload: Buffer, seq: number): T {
  * A wrong guess cannot give wrong data: a slice from anywhere but the value of a last top-level key to the closing
  * brace is not one JSON value (something follows it, or it closes a bracket it did not open), so its parse throws.
  */
-export function decodeAddData(payload: Buffer, seq: number): unknown {
-  const start = dataValueStart(payload);
-  if (start > 0) {
+export function decodeAddData(payload: Buffer, seq: number, start = 0, end = payload.length): unknown {
+  const at = dataValueStart(payload, start, end);
+  if (at > 0) {
     try {
-      return JSON.parse(payload.toString('utf8', start, payload.length - 1));
+      return JSON.parse(payload.toString('utf8', at, end - 1));
     } catch {
       // Not the last key: decoded whole below.
     }
   }
-  return decodeEvent<AddEvent>(payload, seq).d;
+  return decodeEvent<AddEvent>(payload, seq, start, end).d;
 }
 
 const QUOTE = 0x22;
@@ -141,13 +142,12 @@ const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACKET = 0x5d;
 const LETTER_D = 0x64;
 
-/** Where the value of the top-level key "d" starts in a compact JSON object, or -1. Bytes, not characters:
- * every byte this looks for is ASCII, and no byte of a multi-byte UTF-8 sequence is. */
-function dataValueStart(b: Buffer): number {
-  const end = b.length;
-  if (end < 6 || b[0] !== OPEN_BRACE || b[end - 1] !== CLOSE_BRACE) return -1;
+/** Where the value of the top-level key "d" starts in the compact JSON object at b[start, end), or -1. Bytes, not
+ * characters: every byte this looks for is ASCII, and no byte of a multi-byte UTF-8 sequence is. */
+function dataValueStart(b: Buffer, start: number, end: number): number {
+  if (end - start < 6 || b[start] !== OPEN_BRACE || b[end - 1] !== CLOSE_BRACE) return -1;
   let depth = 0;
-  for (let i = 0; i < end; i++) {
+  for (let i = start; i < end; i++) {
     const c = b[i];
     if (c === QUOTE) {
       // At depth 1 a string right after '{' or ',' is a key.

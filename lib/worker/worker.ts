@@ -80,11 +80,12 @@ interface Held {
  * was taken back and it was cut again to this Worker), and the two runs must not be mistaken for each other.
  */
 interface Running {
+  key: string;
   ticket: string;
   jobId: string;
   attempt: number;
   /** The Job handed to the processor, once built: what 'progress' events carry. */
-  job?: Job;
+  job: Job | undefined;
 }
 
 export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitter {
@@ -228,53 +229,60 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
 
   #start(owner: Owner, ticket: string, tj: TicketJob): void {
     const key = runKey(ticket, tj.id);
-    const running: Running = { ticket, jobId: tj.id, attempt: tj.attempt };
+    const running: Running = { key, ticket, jobId: tj.id, attempt: tj.attempt, job: undefined };
     this.#running.set(key, running);
-    const ended = (): void => {
-      this.#running.delete(key);
-      this.#settleLocal(ticket, tj.id);
-      if (this.#running.size === 0) for (const fn of this.#idleWaiters.splice(0)) fn();
-      this.#pump();
-    };
-    this.#process(owner, ticket, tj, key, running).then(ended, (err: Error) => {
-      this.#emitError(err);
-      ended();
-    });
+    void this.#process(owner, ticket, tj, key, running).then(this.#ended);
   }
 
-  async #process(owner: Owner, ticket: string, tj: TicketJob, key: string, running: Running): Promise<void> {
-    const meta = owner.table.jobs.get(tj.id);
-    if (!meta || meta.state !== 'active' || meta.ticket !== ticket) return;
-    let data: DataType;
+  /** After #process, in a later microtask: one handler for every run, no closure per job. */
+  readonly #ended = (running: Running): void => {
+    this.#running.delete(running.key);
+    this.#settleLocal(running.ticket, running.jobId);
+    if (this.#running.size === 0) for (const fn of this.#idleWaiters.splice(0)) fn();
+    this.#pump();
+  };
+
+  /** Runs one job and reports its outcome. Never rejects (an error is emitted); resolves with its `running`. */
+  async #process(owner: Owner, ticket: string, tj: TicketJob, key: string, running: Running): Promise<Running> {
     try {
-      data = (owner.addWritten(meta) ? owner.readDataNow(meta) : await owner.readData(meta)) as DataType;
+      const meta = owner.table.jobs.get(tj.id);
+      if (!meta || meta.state !== 'active' || meta.ticket !== ticket) return running;
+      let data: DataType;
+      try {
+        data = (owner.addWritten(meta) ? owner.readDataNow(meta) : await owner.readData(meta)) as DataType;
+      } catch (err) {
+        // Its record cannot be read (quarantined as damaged, its key missing…): fail the attempt with the reason,
+        // rather than leave the job active until its lease expires and then stall it, again and again.
+        await this.#report(owner, ticket, tj, meta, Job.forRun<DataType>(owner, meta, undefined as DataType), { kind: 'failed', error: err as Error });
+        return running;
+      }
+      const job = Job.forRun<DataType>(owner, meta, data);
+      running.job = job as Job;
+      this.emit('active', job, 'waiting');
+      const t0 = performance.now();
+      // Progress and log lines from a thread come back through these hooks; an inline processor calls the owner
+      // itself (job.updateProgress()), so it gets none.
+      const hooks: RunHooks = this.#runner instanceof InlineRunner ? NO_HOOKS : {
+        onProgress: (p) => {
+          job.progress = p;
+          void owner.progress(job.id, p).catch((err: Error) => this.#emitError(err)); // 'progress' via #onProgress
+        },
+        onLog: (line) => void owner.log(job.id, line).catch((err: Error) => this.#emitError(err)),
+      };
+      const outcome = await this.#runner.run(job as Job, key, meta.opts.timeout, hooks);
+      const ran = performance.now() - t0;
+      this.#avgRunMs = this.#avgRunMs === undefined ? ran : this.#avgRunMs * 0.9 + ran * 0.1;
+      if (this.#held.get(ticket)?.lost) return running; // the lease was taken back: the owner has already moved on
+      const reported = this.#report(owner, ticket, tj, meta, job, outcome);
+      if (reported) await reported;
     } catch (err) {
-      // Its record cannot be read (quarantined as damaged, its key missing…): fail the attempt with the reason,
-      // rather than leave the job active until its lease expires and then stall it, again and again.
-      await this.#report(owner, ticket, tj, meta, Job.forRun<DataType>(owner, meta, undefined as DataType), { kind: 'failed', error: err as Error });
-      return;
+      this.#emitError(err as Error);
     }
-    const job = Job.forRun<DataType>(owner, meta, data);
-    running.job = job as Job;
-    this.emit('active', job, 'waiting');
-    const t0 = performance.now();
-    // Progress and log lines from a thread come back through these hooks; an inline processor calls the owner
-    // itself (job.updateProgress()), so it gets none.
-    const hooks: RunHooks = this.#runner instanceof InlineRunner ? NO_HOOKS : {
-      onProgress: (p) => {
-        job.progress = p;
-        void owner.progress(job.id, p).catch((err: Error) => this.#emitError(err)); // 'progress' via #onProgress
-      },
-      onLog: (line) => void owner.log(job.id, line).catch((err: Error) => this.#emitError(err)),
-    };
-    const outcome = await this.#runner.run(job as Job, key, meta.opts.timeout, hooks);
-    const ran = performance.now() - t0;
-    this.#avgRunMs = this.#avgRunMs === undefined ? ran : this.#avgRunMs * 0.9 + ran * 0.1;
-    if (this.#held.get(ticket)?.lost) return; // the lease was taken back: the owner has already moved on
-    await this.#report(owner, ticket, tj, meta, job, outcome);
+    return running;
   }
 
-  async #report(owner: Owner, ticket: string, tj: TicketJob, meta: JobMeta, job: Job<DataType>, outcome: RunOutcome): Promise<void> {
+  /** Logs the outcome. Synchronous but for a crashed thread's stall, whose promise it returns. */
+  #report(owner: Owner, ticket: string, tj: TicketJob, meta: JobMeta, job: Job<DataType>, outcome: RunOutcome): Promise<void> | undefined {
     // The outcome goes to the owner below, synchronously, and settles the job at its desk, which recycles the
     // ticket's file once every job of it is settled. Settle it here first: renewing that lease while the outcome
     // is made durable would find the file gone and report a spurious stall (and abort the ticket's other jobs).
@@ -311,7 +319,9 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
       // The thread died under the job: a stall (one attempt counted), like a worker process dying.
       if (meta.state === 'active' && meta.ticket === ticket && meta.attemptsMade + 1 === tj.attempt) {
         owner.desk.settled(ticket, tj.id);
-        await owner.stall(meta, `job stalled: its worker thread crashed (${err.message})`);
+        return owner.stall(meta, `job stalled: its worker thread crashed (${err.message})`).then(() => {
+          this.emit('failed', job, err, 'active');
+        });
       }
       this.emit('failed', job, err, 'active');
       return;

@@ -27,9 +27,10 @@ describe('RecordReader (Log.read)', () => {
         );
       }
       ptrs.forEach((p, i) => assert.deepEqual(log.read(p).payload(), payloadFor(i, 50 + i)));
-      // readPayload: the same bytes, whether from the read-ahead window (in order) or a direct read (backwards).
-      ptrs.forEach((p, i) => assert.deepEqual(log.readPayload(p), payloadFor(i, 50 + i)));
-      for (let i = ptrs.length - 1; i >= 0; i -= 7) assert.deepEqual(log.readPayload(ptrs[i]!), payloadFor(i, 50 + i));
+      // decode: the same bytes and seq, from the read-ahead window (in order) or a direct read (backwards).
+      const copy = (buf: Buffer, seq: number, start: number, end: number): [number, Buffer] => [seq, Buffer.from(buf.subarray(start, end))];
+      ptrs.forEach((p, i) => assert.deepEqual(log.decode(p, copy), [i + 1, payloadFor(i, 50 + i)]));
+      for (let i = ptrs.length - 1; i >= 0; i -= 7) assert.deepEqual(log.decode(ptrs[i]!, copy), [i + 1, payloadFor(i, 50 + i)]);
     });
   }
 
@@ -57,7 +58,7 @@ describe('RecordReader (Log.read)', () => {
     assert.throws(() => log.read({ ...ptrs[0]!, seq: 2 }), { code: 'ERR_NOT_FOUND' });
     assert.throws(() => log.read({ ...ptrs[1]!, seq: 1 }), { code: 'ERR_NOT_FOUND' });
     assert.throws(() => log.read({ ...ptrs[1]!, seq: 999 }), { code: 'ERR_NOT_FOUND' });
-    assert.throws(() => log.readPayload({ ...ptrs[1]!, seq: 999 }), { code: 'ERR_NOT_FOUND' });
+    assert.throws(() => log.decode({ ...ptrs[1]!, seq: 999 }, () => 0), { code: 'ERR_NOT_FOUND' });
   });
 
   it('refuses a pointer past the end of its segment with ERR_NOT_FOUND', async (t) => {
