@@ -119,7 +119,7 @@ export class TicketDesk {
     port.want -= jobs.length;
     port.free = Math.max(0, port.free - jobs.length);
     port.inFlight += jobs.length;
-    for (const j of jobs) this.#owner.emit('active', { jobId: j.id });
+    if (this.#owner.heard('active')) for (const j of jobs) this.#owner.emit('active', { jobId: j.id });
     done.then(
       () => {
         port.inFlight -= jobs.length;

@@ -126,6 +126,11 @@ export class Owner extends EventEmitter<OwnerEvents> {
     return (super.emit as (e: K, ...a: OwnerEvents[K]) => boolean)(event, ...args);
   }
 
+  /** Whether an event would reach anybody: per-job events skip building their argument when not. */
+  heard(event: keyof OwnerEvents): boolean {
+    return this.#held !== undefined || this.listenerCount(event) > 0;
+  }
+
   #release(): void {
     const held = this.#held ?? [];
     this.#held = undefined;
@@ -237,7 +242,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
       // One promise for all the outcomes logged in this batch, rather than one per job.
       this.recordUntracked(REC.COMPLETE, event, payload);
       done = this.#log.whenAppendedDurable();
-      this.emit('completed', { jobId: id, returnvalue: outcome.result });
+      if (this.heard('completed')) this.emit('completed', { jobId: id, returnvalue: outcome.result });
     } else {
       const maxAttempts = job.opts.attempts ?? 1;
       const retry = outcome.retryDelay !== undefined && attempt < maxAttempts;
@@ -297,7 +302,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
 
   /** Jobs just added (addBulk): their events, then one dispatch for all. */
   jobsAdded(jobs: JobMeta[]): void {
-    const waiting = this.listenerCount('waiting') > 0;
+    const waiting = this.heard('waiting');
     const now = Date.now();
     for (const job of jobs) {
       if (job.state === 'delayed') {
