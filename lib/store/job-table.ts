@@ -106,6 +106,19 @@ export class JobMeta implements HeapItem {
     return this.#addSeq;
   }
 
+  // The rest of the ADD pointer field by field, for the checkpoint's rows (no object per job).
+  get addSegment(): number {
+    return this.#addSegment;
+  }
+
+  get addOffset(): number {
+    return this.#addOffset;
+  }
+
+  get addSize(): number {
+    return this.#addSize;
+  }
+
   /** Compaction moved the record `seq` (this job's ADD, result, failure or a log line) to `ptr`. */
   relocate(seq: number, ptr: RecordPointer): void {
     if (seq === this.#addSeq) {

@@ -59,6 +59,42 @@ class Writer {
     this.buf[this.at++] = v;
   }
 
+  // Unchecked stores, for a row's fixed part after one room(FIXED_ROW_BYTES).
+  #u8(v: number): void {
+    this.buf[this.at++] = v;
+  }
+
+  #u32(v: number): void {
+    this.#dv.setUint32(this.at, v, true);
+    this.at += 4;
+  }
+
+  #f64(v: number): void {
+    this.#dv.setFloat64(this.at, v, true);
+    this.at += 8;
+  }
+
+  /** A row's fixed part, from its name on (header). */
+  fixed(j: JobMeta, name: number, opts: number, flags: number): void {
+    this.room(FIXED_ROW_BYTES);
+    this.#u32(name);
+    this.#u32(opts);
+    this.#u8(STATE_CODE[j.state]);
+    this.#u8(flags);
+    this.#u32(j.priority);
+    this.#f64(j.order);
+    this.#f64(j.runAt);
+    this.#u32(j.attemptsMade);
+    this.#u32(j.stalls);
+    this.#f64(j.timestamp);
+    this.#f64(j.processedOn);
+    this.#f64(j.finishedOn);
+    this.#f64(j.addSeq);
+    this.#f64(j.addSegment);
+    this.#f64(j.addOffset);
+    this.#u32(j.addSize);
+  }
+
   u16(v: number): void {
     this.room(2);
     this.#dv.setUint16(this.at, v, true);
@@ -93,12 +129,27 @@ class Writer {
   }
 }
 
+/** Bytes of a row from its name to its ADD pointer. */
+const FIXED_ROW_BYTES = 4 + 4 + 1 + 1 + 4 + 8 + 8 + 4 + 4 + 8 + 8 + 8 + 28;
+
 export function encodeSnapshot(table: JobTable): Buffer {
+  // Names and options numbered in a first pass. Neighbouring jobs mostly share both (added together), so the
+  // maps are consulted only when they change: a checkpoint costs O(jobs) and runs every max(100k, jobs) records.
   const names = new Map<string, number>();
   const opts = new Map<StoredJobOpts, number>();
-  for (const j of table.jobs.values()) {
-    if (!names.has(j.name)) names.set(j.name, names.size);
-    if (!opts.has(j.opts)) opts.set(j.opts, opts.size);
+  let lastName: string | undefined;
+  let lastOpts: StoredJobOpts | undefined;
+  for (const state of JOB_STATES) {
+    for (const j of table.jobsIn(state)) {
+      if (j.name !== lastName) {
+        lastName = j.name;
+        if (!names.has(lastName)) names.set(lastName, names.size);
+      }
+      if (j.opts !== lastOpts) {
+        lastOpts = j.opts;
+        if (!opts.has(lastOpts)) opts.set(lastOpts, opts.size);
+      }
+    }
   }
   const w = new Writer(64 + table.jobs.size * 112);
   w.u32(MAGIC);
@@ -110,6 +161,10 @@ export function encodeSnapshot(table: JobTable): Buffer {
   w.u32(opts.size);
   for (const n of names.keys()) w.str(n, 4);
   for (const o of opts.keys()) w.str(JSON.stringify(o), 4);
+  lastName = undefined;
+  lastOpts = undefined;
+  let nameNo = 0;
+  let optsNo = 0;
   for (const state of JOB_STATES) {
     for (const j of table.jobsIn(state)) {
       const n = j.numericId;
@@ -119,23 +174,19 @@ export function encodeSnapshot(table: JobTable): Buffer {
       } else {
         w.str(j.id, 2);
       }
-      w.u32(names.get(j.name)!);
-      w.u32(opts.get(j.opts)!);
-      w.u8(STATE_CODE[j.state]);
+      if (j.name !== lastName) {
+        lastName = j.name;
+        nameNo = names.get(lastName)!;
+      }
+      if (j.opts !== lastOpts) {
+        lastOpts = j.opts;
+        optsNo = opts.get(lastOpts)!;
+      }
       const progress = j.progress === 0 || j.progress === undefined ? undefined : JSON.stringify(j.progress);
       const flags =
         (j.resultPtr ? HAS_RESULT : 0) | (j.failPtr ? HAS_FAIL : 0) | (j.failedReason !== undefined ? HAS_REASON : 0) |
         (progress !== undefined ? HAS_PROGRESS : 0) | (j.logPtrs ? HAS_LOGS : 0);
-      w.u8(flags);
-      w.u32(j.priority);
-      w.f64(j.order);
-      w.f64(j.runAt);
-      w.u32(j.attemptsMade);
-      w.u32(j.stalls);
-      w.f64(j.timestamp);
-      w.f64(j.processedOn);
-      w.f64(j.finishedOn);
-      w.ptr(j.ptr);
+      w.fixed(j, nameNo, optsNo, flags);
       if (j.resultPtr) w.ptr(j.resultPtr);
       if (j.failPtr) w.ptr(j.failPtr);
       if (j.failedReason !== undefined) w.str(j.failedReason, 4);
