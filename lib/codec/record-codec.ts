@@ -45,6 +45,14 @@ export interface EntryMeta {
 /** The largest plain payload a record can carry. */
 export const MAX_PLAIN_BYTES = MAX_PAYLOAD_BYTES - AES_OVERHEAD;
 
+/** A plain payload: bytes, or a string that stands for its UTF-8 bytes. */
+export type Payload = Buffer | string;
+
+/** The most bytes a payload can be: its length for a Buffer, 3 per UTF-16 unit of a string as UTF-8. */
+export function maxPayloadBytes(plain: Payload): number {
+  return typeof plain === 'string' ? plain.length * 3 : plain.length;
+}
+
 /** Decodes a plain payload found at buf[start, end) in the record numbered seq. Must not keep or write to buf. */
 export type PayloadDecoder<T> = (buf: Buffer, seq: number, start: number, end: number) => T;
 
@@ -71,8 +79,21 @@ export class RecordCodec {
     return this.encodeFields(buf, off, meta.type, meta.seq, meta.segmentId, meta.epoch, plain);
   }
 
-  /** encodeInto with positional fields: the writer's per-append path, free of temporary objects. */
-  encodeFields(buf: Buffer, off: number, type: number, seq: number, segmentId: number, epoch: number, plain: Buffer): number {
+  /**
+   * encodeInto with positional fields: the writer's per-append path, free of temporary objects. buf must have
+   * maxRecordBytes(maxPayloadBytes(plain)) room at off. A string that is neither compressed nor encrypted is
+   * written into buf as UTF-8 directly, without a Buffer of its own.
+   */
+  encodeFields(buf: Buffer, off: number, type: number, seq: number, segmentId: number, epoch: number, plain: Payload): number {
+    if (typeof plain === 'string') {
+      const most = plain.length * 3;
+      if (!this.#ring && most < this.#threshold && most <= MAX_PLAIN_BYTES) {
+        const n = buf.write(plain, off + RECORD_HEADER_BYTES, 'utf8');
+        writeRecordHeaderFields(buf, off, type, 0, 0, n, seq, segmentId, epoch);
+        return sealRecord(buf, off);
+      }
+      plain = Buffer.from(plain, 'utf8');
+    }
     if (plain.length > MAX_PLAIN_BYTES) {
       throw new SpoolError('ERR_TOO_LARGE', `record payload of ${plain.length} bytes is over ${MAX_PLAIN_BYTES}`);
     }

@@ -18,7 +18,7 @@ import { INDEX_FILE, LOG_DIR } from '../format/names.js';
 import { SEGMENT_HEADER_BYTES } from '../format/segment-header.js';
 import { MAX_PAYLOAD_BYTES, RECORD_HEADER_BYTES } from '../format/record.js';
 import type { LogPosition } from '../format/checkpoint.js';
-import { RecordCodec, type PayloadDecoder } from '../codec/record-codec.js';
+import { RecordCodec, type Payload, type PayloadDecoder } from '../codec/record-codec.js';
 import { keySpecs, type EncryptionOptions } from '../codec/keyring.js';
 import { writeCheckpointFile } from './checkpoint-store.js';
 import { compactLog, type CompactOptions, type CompactionResult } from './compactor.js';
@@ -239,13 +239,13 @@ export class Log extends EventEmitter<LogEvents> {
     return this.#writer.nextSeq;
   }
 
-  /** Appends one record; resolves with its pointer once it is as durable as the mode promises. */
-  append(type: number, payload: Buffer): Promise<RecordPointer> {
+  /** Appends one record (a string payload is stored as its UTF-8 bytes); resolves with its pointer once it is as durable as the mode promises. */
+  append(type: number, payload: Payload): Promise<RecordPointer> {
     return this.#writer.append(type, payload);
   }
 
   /** append() with the pointer known at once; throws when the record is refused (see writer.ts). */
-  appendTracked(type: number, payload: Buffer): { ptr: RecordPointer; done: Promise<RecordPointer> } {
+  appendTracked(type: number, payload: Payload): { ptr: RecordPointer; done: Promise<RecordPointer> } {
     return this.#writer.appendTracked(type, payload);
   }
 
@@ -255,7 +255,7 @@ export class Log extends EventEmitter<LogEvents> {
   }
 
   /** appendTracked() without a promise: the caller awaits a later record's (see writer.ts). */
-  appendUntracked(type: number, payload: Buffer): RecordPointer {
+  appendUntracked(type: number, payload: Payload): RecordPointer {
     return this.#writer.appendUntracked(type, payload);
   }
 

@@ -39,7 +39,7 @@
  */
 import { SpoolError, invalidArg, ioError } from '../errors.js';
 import { SEGMENT_HEADER_BYTES } from '../format/segment-header.js';
-import type { RecordCodec } from '../codec/record-codec.js';
+import { maxPayloadBytes, type Payload, type RecordCodec } from '../codec/record-codec.js';
 import { closeQuietly, writeFully, type Fs } from './fs.js';
 import { createSegment } from './segment-files.js';
 
@@ -158,7 +158,7 @@ export class LogWriter {
     return this.#failed;
   }
 
-  append(type: number, payload: Buffer): Promise<RecordPointer> {
+  append(type: number, payload: Payload): Promise<RecordPointer> {
     try {
       return this.appendTracked(type, payload).done;
     } catch (err) {
@@ -171,7 +171,7 @@ export class LogWriter {
    * beside the promise of its durability. Throws, rather than rejects, when the record is refused: the layer above
    * folds the record into its state right away, in log order, and must know at once whether it exists.
    */
-  appendTracked(type: number, payload: Buffer): { ptr: RecordPointer; done: Promise<RecordPointer> } {
+  appendTracked(type: number, payload: Payload): { ptr: RecordPointer; done: Promise<RecordPointer> } {
     const ptr = this.appendUntracked(type, payload);
     const done = new Promise<RecordPointer>((resolve, reject) => this.#waiters.push({ ptr, resolve, reject }));
     return { ptr, done };
@@ -195,11 +195,11 @@ export class LogWriter {
    * appendTracked() without the promise, for a caller that appends many records and awaits only the last one's
    * (group commit settles them in log order, so the last settles after all the others, and with their error).
    */
-  appendUntracked(type: number, payload: Buffer): RecordPointer {
+  appendUntracked(type: number, payload: Payload): RecordPointer {
     if (this.#closed) throw new SpoolError('ERR_CLOSED', 'the log is closed');
     if (this.#failed) throw this.#failed;
     if (!Number.isInteger(type) || type < 1 || type > 255) throw invalidArg(`record type must be 1..255`);
-    if (!Buffer.isBuffer(payload)) throw invalidArg('payload must be a Buffer');
+    if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) throw invalidArg('payload must be a Buffer or a string');
     const ptr = this.#encode(type, payload);
     this.#lastPtr = ptr;
     if (!this.#scheduled) {
@@ -214,8 +214,8 @@ export class LogWriter {
     return this.#nextSeq - this.#pending;
   }
 
-  #encode(type: number, payload: Buffer): RecordPointer {
-    const max = this.#codec.maxRecordBytes(payload.length);
+  #encode(type: number, payload: Payload): RecordPointer {
+    const max = this.#codec.maxRecordBytes(maxPayloadBytes(payload));
     // The roll is decided here but committed only once the record is encoded: a payload the codec refuses
     // (ERR_TOO_LARGE) must leave the position as it was, or a checkpoint would name a segment never created.
     const roll = this.#tailSize + max > this.#opts.maxSegmentBytes && this.#tailSize > SEGMENT_HEADER_BYTES;

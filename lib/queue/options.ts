@@ -115,8 +115,11 @@ const JOB_KEYS = new Set([
 ]);
 
 /** Validates job options and returns them as stored: defaults left out. */
+/** The stored options of a job that sets none: one shared, frozen object. */
+export const NO_JOB_OPTS: StoredJobOpts = Object.freeze({});
+
 export function resolveJobOptions(opts: unknown): StoredJobOpts {
-  if (opts === undefined) return {};
+  if (opts === undefined) return NO_JOB_OPTS;
   if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) throw invalidArg('job options must be an object');
   const o = opts as JobsOptions;
   const out: StoredJobOpts = {};
@@ -132,7 +135,12 @@ export function resolveJobOptions(opts: unknown): StoredJobOpts {
   if (o.removeOnComplete !== undefined && o.removeOnComplete !== false) out.removeOnComplete = removeRule(o.removeOnComplete, 'removeOnComplete');
   if (o.removeOnFail !== undefined && o.removeOnFail !== false) out.removeOnFail = removeRule(o.removeOnFail, 'removeOnFail');
   if (o.deadLetter !== undefined) out.deadLetter = validateQueueName(o.deadLetter, 'deadLetter');
-  return out;
+  return hasKeys(out) ? out : NO_JOB_OPTS;
+}
+
+function hasKeys(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
 }
 
 export function validateJobId(id: unknown): string {

@@ -19,7 +19,7 @@ import { SpoolError } from '../errors.js';
 import { Log } from '../log/log.js';
 import type { LogEntry } from '../log/log-scan.js';
 import type { RecordPointer } from '../log/writer.js';
-import type { PayloadDecoder } from '../codec/record-codec.js';
+import type { Payload, PayloadDecoder } from '../codec/record-codec.js';
 import { REC, decodeAddData, decodeEvent, encodeEvent, type AddEvent, type StoredJobOpts, type WireError } from '../store/events.js';
 import { JobTable, type JobMeta } from '../store/job-table.js';
 import { QueueLiveness } from '../store/liveness.js';
@@ -149,14 +149,14 @@ export class Owner extends EventEmitter<OwnerEvents> {
    * Appends a record and folds it. Throws (not rejects) when the log refuses it; the fold has then not happened.
    * The promise says when the record is durable.
    */
-  record(type: number, event: object, payload?: Buffer): { job: JobMeta | undefined; done: Promise<RecordPointer> } {
+  record(type: number, event: object, payload?: Payload): { job: JobMeta | undefined; done: Promise<RecordPointer> } {
     if (this.#closed) throw new SpoolError('ERR_CLOSED', `queue ${this.name} is closed`);
     const { ptr, done } = this.#log.appendTracked(type, payload ?? encodeEvent(event));
     return { job: this.#folded(type, event, ptr), done };
   }
 
   /** record() with no promise: for all but the last of many records appended together (log.appendUntracked). */
-  recordUntracked(type: number, event: object, payload?: Buffer): JobMeta | undefined {
+  recordUntracked(type: number, event: object, payload?: Payload): JobMeta | undefined {
     if (this.#closed) throw new SpoolError('ERR_CLOSED', `queue ${this.name} is closed`);
     return this.#folded(type, event, this.#log.appendUntracked(type, payload ?? encodeEvent(event)));
   }
@@ -238,7 +238,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
       const event = { id, a: attempt, rv: outcome.result, ts };
       // The same bytes encodeEvent would make, without serializing the result a second time.
       const payload = outcome.resultJson === undefined ? undefined
-        : Buffer.from(`{"id":${JSON.stringify(id)},"a":${attempt},"rv":${outcome.resultJson},"ts":${ts}}`);
+        : `{"id":${JSON.stringify(id)},"a":${attempt},"rv":${outcome.resultJson},"ts":${ts}}`;
       // One promise for all the outcomes logged in this batch, rather than one per job.
       this.recordUntracked(REC.COMPLETE, event, payload);
       done = this.#log.whenAppendedDurable();

@@ -11,8 +11,9 @@ import { SpoolError, invalidArg } from '../errors.js';
 import { REC, encodeEvent, type AddEvent, type StoredJobOpts } from '../store/events.js';
 import { JOB_STATES, JobMeta, type JobState } from '../store/job-table.js';
 import { Job } from './job.js';
-import { resolveJobOptions, resolveQueueOptions, validateQueueName, type JobsOptions, type QueueOptions, type ResolvedQueueOptions } from './options.js';
+import { NO_JOB_OPTS, resolveJobOptions, resolveQueueOptions, validateQueueName, type JobsOptions, type QueueOptions, type ResolvedQueueOptions } from './options.js';
 import type { Owner, OwnerEvents } from './owner.js';
+import { maxPayloadBytes, type Payload } from '../codec/record-codec.js';
 import { acquireOwner, releaseOwner } from './registry.js';
 
 export type JobType = JobState | 'paused';
@@ -111,8 +112,8 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
    * JSON of ev with d as its last key, put together from its parts: the job name's JSON is made once per batch (`names`),
    * and serializing the envelope object costs more than the data of a small job.
    */
-  #encode(ev: AddEvent, generatedId: boolean, names?: Map<string, string>): Buffer {
-    let payload: Buffer;
+  #encode(ev: AddEvent, generatedId: boolean, names?: Map<string, string>): Payload {
+    let payload: Payload;
     try {
       const data = JSON.stringify(ev.d);
       if (data === undefined) {
@@ -124,14 +125,20 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
           names?.set(ev.n, name);
         }
         const id = generatedId ? `"${ev.id}"` : JSON.stringify(ev.id); // a generated id is digits only
-        // d last: a worker reads back only the data (decodeAddData in store/events.ts).
-        payload = Buffer.from(`{"id":${id},"n":${name},"o":${JSON.stringify(ev.o)},"ts":${ev.ts},"d":${data}}`);
+        const o = ev.o === NO_JOB_OPTS ? '{}' : JSON.stringify(ev.o);
+        // d last: a worker reads back only the data (decodeAddData in store/events.ts). A string: the log writes
+        // it as UTF-8 straight into its batch (RecordCodec.encodeFields).
+        payload = `{"id":${id},"n":${name},"o":${o},"ts":${ev.ts},"d":${data}}`;
       }
     } catch (cause) {
       throw new SpoolError('ERR_INVALID_ARG', `job data is not serializable as JSON: ${(cause as Error).message}`, { cause });
     }
-    if (payload.length > this.opts.maxDataBytes) {
-      throw new SpoolError('ERR_TOO_LARGE', `job of ${payload.length} bytes is over maxDataBytes (${this.opts.maxDataBytes})`);
+    // Counting the bytes costs a pass over the string: only when its length says it could be over the limit.
+    if (maxPayloadBytes(payload) > this.opts.maxDataBytes) {
+      const bytes = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+      if (bytes > this.opts.maxDataBytes) {
+        throw new SpoolError('ERR_TOO_LARGE', `job of ${bytes} bytes is over maxDataBytes (${this.opts.maxDataBytes})`);
+      }
     }
     return payload;
   }
@@ -142,7 +149,7 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
     // bad job stops the whole batch before anything is written.
     const ts = Date.now();
     const start = owner.nextSeq;
-    const plan: Array<{ existing?: JobMeta; sameAs?: number; ev?: AddEvent; payload?: Buffer }> = [];
+    const plan: Array<{ existing?: JobMeta; sameAs?: number; ev?: AddEvent; payload?: Payload }> = [];
     const seen = new Map<string, number>();
     const names = new Map<string, string>();
     let appended = 0;

@@ -8,7 +8,7 @@ import { SEGMENT_HEADER_BYTES, decodeSegmentHeader } from '../../lib/format/segm
 import { Log, type LogOptions } from '../../lib/log/log.js';
 import { nodeFs, type Fs } from '../../lib/log/fs.js';
 import type { RecordPointer } from '../../lib/log/writer.js';
-import { countingFs, gatedSyncFs, logDir, openLog, replayAll } from '../helpers/log-fixtures.js';
+import { LOG_CODECS, countingFs, gatedSyncFs, logDir, openLog, replayAll } from '../helpers/log-fixtures.js';
 import { payloadFor, segmentFiles } from '../helpers/tmp.js';
 
 const RECORD_BYTES = 36 + 100;
@@ -350,6 +350,35 @@ describe('LogWriter preallocation (fsync mode)', () => {
   });
 });
 
+describe('LogWriter string payloads', () => {
+  const strings = ['', 'x', '{"id":"1","d":{"s":"plain ASCII"}}', 'ünïcödé ✓ 𝄞 and \u0000 escapes', 'é'.repeat(3000), 'y'.repeat(70_000)];
+  for (const codec of LOG_CODECS) {
+    it(`stores a string as its UTF-8 bytes, written in place or through the codec (${codec.name})`, async (t) => {
+      const dir = logDir(t);
+      const log = await openLog(t, dir, { ...codec.opts, maxSegmentBytes: 64 * 1024 });
+      const ptrs: RecordPointer[] = [];
+      for (const [i, s] of strings.entries()) {
+        ptrs.push(await log.append(1 + i, s));
+        ptrs.push(await log.append(1 + i, Buffer.from(s, 'utf8'))); // the same bytes as a Buffer, for comparison
+      }
+      for (let i = 0; i < ptrs.length; i += 2) {
+        const expected = Buffer.from(strings[i / 2]!, 'utf8');
+        assert.deepEqual(log.read(ptrs[i]!).payload(), expected);
+        assert.equal(ptrs[i]!.size, ptrs[i + 1]!.size, 'a string and its bytes make records of one size');
+      }
+      await log.close();
+      const reopened = await openLog(t, dir, codec.opts);
+      assert.deepEqual(replayAll(reopened).entries.map((e) => e.payload.toString('utf8')), strings.flatMap((s) => [s, s]));
+    });
+  }
+
+  it('refuses a string over MAX_PLAIN_BYTES as UTF-8 with ERR_TOO_LARGE and uses no seq', async (t) => {
+    const log = await openLog(t, logDir(t));
+    await assert.rejects(log.append(1, 'é'.repeat(MAX_PLAIN_BYTES / 2 + 1)), { code: 'ERR_TOO_LARGE' });
+    assert.equal(log.nextSeq, 1);
+  });
+});
+
 describe('LogWriter refusals', () => {
   it('rejects append after close with ERR_CLOSED, and read, checkpoint and compact too', async (t) => {
     const log = await openLog(t, logDir(t));
@@ -370,7 +399,7 @@ describe('LogWriter refusals', () => {
     ['type 1.5', 1.5, Buffer.from('x')],
     ['type NaN', NaN, Buffer.from('x')],
     ['type "1"', '1', Buffer.from('x')],
-    ['a string payload', 1, 'x'],
+    ['a number payload', 1, 42],
     ['a Uint8Array payload', 1, new Uint8Array(3)],
     ['a null payload', 1, null],
     ['an undefined payload', 1, undefined],
