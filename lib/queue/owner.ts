@@ -192,24 +192,28 @@ export class Owner extends EventEmitter<OwnerEvents> {
   }
 
   /** readDataNow() once the record is written. */
-  async readData(job: JobMeta): Promise<unknown> {
-    await this.#log.whenWritten(job.ptr.seq);
-    return this.readDataNow(job);
+  readData(job: JobMeta): Promise<unknown> {
+    return this.#read(() => job.ptr, decodeAddData);
+  }
+
+  /** Reads and decodes the event in the record that `where()` points at (see #read). */
+  readEvent<T>(where: () => RecordPointer): Promise<T> {
+    return this.#read<T>(where, decodeEvent);
   }
 
   /**
-   * Reads and decodes the record that `where()` points at. A getter, not a pointer: compaction may move the
-   * record while this waits for it to be written, and then the job's pointer is updated (store/liveness.ts); one
-   * retry covers a read that raced with the rename of a rewritten segment.
+   * Reads the record that `where()` points at, once written, and decodes its payload. A getter, not a pointer:
+   * compaction may move the record while this waits for it to be written, and then the job's pointer is updated
+   * (store/liveness.ts); one retry covers a read that raced with the rename of a rewritten segment.
    */
-  readEvent<T>(where: () => RecordPointer): Promise<T> {
+  #read<T>(where: () => RecordPointer, decode: PayloadDecoder<T>): Promise<T> {
     try {
       // Almost always the record was written long ago: read it now, without a turn of the event loop.
-      if (this.#log.isWritten(where().seq)) return Promise.resolve(this.#readNow<T>(where, decodeEvent));
+      if (this.#log.isWritten(where().seq)) return Promise.resolve(this.#readNow<T>(where, decode));
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#log.whenWritten(where().seq).then(() => this.#readNow<T>(where, decodeEvent));
+    return this.#log.whenWritten(where().seq).then(() => this.#readNow<T>(where, decode));
   }
 
   #readNow<T>(where: () => RecordPointer, decode: PayloadDecoder<T>): T {

@@ -56,7 +56,7 @@ class Writer {
 
   u8(v: number): void {
     this.room(1);
-    this.buf[this.at++] = v;
+    this.#u8(v);
   }
 
   // Unchecked stores, for a row's fixed part after one room(FIXED_ROW_BYTES).
@@ -103,14 +103,12 @@ class Writer {
 
   u32(v: number): void {
     this.room(4);
-    this.#dv.setUint32(this.at, v, true);
-    this.at += 4;
+    this.#u32(v);
   }
 
   f64(v: number): void {
     this.room(8);
-    this.#dv.setFloat64(this.at, v, true);
-    this.at += 8;
+    this.#f64(v);
   }
 
   str(s: string, lenBytes: 2 | 4): void {
