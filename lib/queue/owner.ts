@@ -429,9 +429,14 @@ export class Owner extends EventEmitter<OwnerEvents> {
       if (!held) {
         const o = this.opts;
         const opts = resolveQueueOptions({ dir: o.dir, durability: o.durability, encryption: o.encryption, compression: o.compression });
-        held = acquireOwner(name, opts, true);
-        held.owner.catch(() => undefined); // reported by the move that awaits it
-        this.#deadLetters.set(name, held);
+        const acquired = acquireOwner(name, opts, true);
+        held = acquired;
+        this.#deadLetters.set(name, acquired);
+        // A queue that failed to open (ERR_LOCKED…) is reported by the move that awaits it; the next move tries
+        // afresh. It needs no release: the registry has dropped it.
+        acquired.owner.catch(() => {
+          if (this.#deadLetters.get(name) === acquired) this.#deadLetters.delete(name);
+        });
       }
     }
     const dlq = await held.owner;
