@@ -73,7 +73,7 @@ const RETENTION = 'set it per job (job options) or in the Queue\'s `defaultJobOp
 /**
  * BullMQ options (QueueOptions, WorkerOptions and their base) that spoolq does not take, with what to do instead:
  * a user carrying options over from BullMQ learns the spoolq way rather than "unknown option". For a Queue and a
- * Worker alike; `for` limits a hint to one of them (removeOnComplete is a job option only on a Worker…).
+ * Worker alike (refuseKey).
  */
 const MOVED_OPTIONS: Record<string, string> = {
   connection: CONNECTION,
@@ -189,7 +189,7 @@ export const NO_JOB_OPTS: StoredJobOpts = Object.freeze({});
 
 /** A Queue's defaultJobOptions: as given (what each job's own options are spread over) and as stored. */
 export interface JobDefaults {
-  /** A frozen shallow copy of what was given. */
+  /** A frozen copy of what was given (a copy: the caller changing its object later changes nothing here). */
   given: Readonly<JobsOptions>;
   /** What a job that gives no options of its own stores: one frozen object shared by all of them. */
   stored: StoredJobOpts;
@@ -205,7 +205,7 @@ export function resolveDefaultJobOptions(opts: unknown): JobDefaults | undefined
   if ((opts as JobsOptions).jobId !== undefined) throw invalidArg('defaultJobOptions may not set jobId: every job would get the same id');
   if (!hasKeys(opts)) return undefined;
   const stored = resolveJobOptions(opts);
-  return { given: Object.freeze({ ...(opts as JobsOptions) }), stored: stored === NO_JOB_OPTS ? stored : Object.freeze(stored) };
+  return { given: Object.freeze(structuredClone(opts) as JobsOptions), stored: stored === NO_JOB_OPTS ? stored : Object.freeze(stored) };
 }
 
 /**
