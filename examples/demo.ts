@@ -82,7 +82,8 @@ async function main(): Promise<void> {
   await worker.close();
 
   const counts = await queue.getJobCounts();
-  const dead = new Queue('demo-dead', { dir: DIR });
+  // The owner of 'demo' opened its dead-letter queue with its own durability: a handle here must agree.
+  const dead = new Queue('demo-dead', { dir: DIR, durability: 'batch' });
   const deadJobs = await dead.getJobs(['waiting'], 0, 2, true);
   const deadCount = (await dead.getJobCounts()).waiting;
   const failed = await queue.getJobs(['failed'], 0, 0);

@@ -14,7 +14,8 @@ const queue = new Queue('secrets', { dir, encryption: { key }, compression: true
 await queue.obliterate({ force: true });
 await queue.add('store', { ssn: '078-05-1120', note: 'very private' });
 
-const worker = new Worker('secrets', async (job) => `processed ${(job.data as { note: string }).note}`, { dir, encryption: { key } });
+// The Worker shares the Queue's owner in this process, so it is opened with the same options (else ERR_OPTIONS_CONFLICT).
+const worker = new Worker('secrets', async (job) => `processed ${(job.data as { note: string }).note}`, { dir, encryption: { key }, compression: true });
 await new Promise<void>((resolve) => worker.on('completed', () => resolve()));
 await worker.close();
 await queue.close();

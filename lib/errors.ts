@@ -43,6 +43,9 @@ export const ERROR_CODES = {
   ERR_THREAD_CRASHED: 'ERR_THREAD_CRASHED',
   /** A processor module could not be loaded in a worker thread. */
   ERR_PROCESSOR_LOAD: 'ERR_PROCESSOR_LOAD',
+  /** A second Queue or Worker on a queue already open in this process asks for options that shape its owner
+   *  (durability, encryption, compression, segment size, leases…) differently from those it was opened with. */
+  ERR_OPTIONS_CONFLICT: 'ERR_OPTIONS_CONFLICT',
   /** No processor handles a job of this name (a map of handlers without one for it). */
   ERR_NO_HANDLER: 'ERR_NO_HANDLER',
 } as const;

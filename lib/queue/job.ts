@@ -2,6 +2,10 @@
  * Job: a job as users see it, BullMQ-shaped. A snapshot of the job's fields when it was read, plus methods that
  * act through the owner (progress, log lines, removal, retry). Data, results and stack traces live in the log
  * and are read when the Job is built.
+ *
+ * A job in a dead-letter queue (job option deadLetter) arrives with the attemptsMade, failedReason and stacktrace
+ * it had when it failed for good in the queue it came from, and `origin` says which queue and id that was (read
+ * from its ADD record, so set by load(): getJob, getJobs; a processor's Job does not have it).
  */
 import { SpoolError } from '../errors.js';
 import { REC, type CompleteEvent, type FailEvent, type StoredJobOpts } from '../store/events.js';
@@ -25,6 +29,8 @@ export class Job<DataType = unknown, ReturnType = unknown> {
   stacktrace: string[];
   processedOn: number | undefined;
   finishedOn: number | undefined;
+  /** For a dead letter: the queue it failed in and its id there (what a redrive sends it back to). */
+  origin: { queue: string; jobId: string } | undefined;
   readonly #owner: Owner;
 
   private constructor(owner: Owner, meta: JobMeta, data: DataType) {
@@ -42,12 +48,17 @@ export class Job<DataType = unknown, ReturnType = unknown> {
     this.stacktrace = [];
     this.processedOn = meta.processedOn || undefined;
     this.finishedOn = meta.finishedOn || undefined;
+    this.origin = undefined;
   }
 
   /** Builds a Job from the table entry, reading its data (and result or failure) from the log. */
   static async load<D, R>(owner: Owner, meta: JobMeta): Promise<Job<D, R>> {
     const add = await owner.readAdd(meta);
     const job = new Job<D, R>(owner, meta, add.d as D);
+    if (add.dl) {
+      job.origin = { queue: add.dl.q, jobId: add.dl.id };
+      if (add.dl.e.stack && meta.failedReason !== undefined) job.stacktrace = [add.dl.e.stack]; // not once retried
+    }
     if (meta.resultPtr) job.returnvalue = (await owner.readEvent<CompleteEvent>(() => meta.resultPtr!)).rv as R;
     if (meta.failPtr && meta.failPtr.seq) {
       const fail = await owner.readEvent<FailEvent>(() => meta.failPtr!);
@@ -118,6 +129,7 @@ export class Job<DataType = unknown, ReturnType = unknown> {
       id: this.id, name: this.name, data: this.data, opts: this.opts, progress: this.progress,
       attemptsMade: this.attemptsMade, returnvalue: this.returnvalue, failedReason: this.failedReason,
       stacktrace: this.stacktrace, timestamp: this.timestamp, processedOn: this.processedOn, finishedOn: this.finishedOn,
+      ...(this.origin ? { origin: this.origin } : {}),
     };
   }
 }

@@ -4,7 +4,12 @@
  * written.
  *
  * Choices where BullMQ leaves room (the README lists them):
- *   - unknown option keys are refused (a typo like `attempt: 3` would otherwise silently do nothing);
+ *   - unknown option keys are refused (a typo like `attempt: 3` would otherwise silently do nothing); a BullMQ
+ *     option that spoolq does not take (`connection`, `lockDuration`, `limiter`…) is refused with what to use
+ *     instead (MOVED_OPTIONS, one table for Queue and Worker);
+ *   - `defaultJobOptions` on a Queue are merged under each job's own options as BullMQ does
+ *     (`{ ...defaultJobOptions, ...opts }`: an option the job gives wins, nested objects such as `backoff` are
+ *     replaced, not merged), validated once when the Queue is made (resolveDefaultJobOptions);
  *   - custom job ids may not be integers (generated ids are integers), as in BullMQ;
  *   - removeOnComplete/removeOnFail ages are in seconds, as in BullMQ;
  *   - priority 0 (the default) runs before 1, which runs before 2 …; equal priorities run in the order added.
@@ -34,6 +39,8 @@ export interface QueueOptions {
   maxStalledCount?: number;
   /** Write a checkpoint after this many records. Default 100,000. */
   checkpointEvery?: number;
+  /** Options every job added through this Queue gets unless it gives its own (BullMQ's meaning). Queue only. */
+  defaultJobOptions?: JobsOptions;
 }
 
 export interface ResolvedQueueOptions {
@@ -49,10 +56,52 @@ export interface ResolvedQueueOptions {
   checkpointEvery: number;
 }
 
-const QUEUE_KEYS = new Set([
+/** Options that shape the owner (its files, its scheduler): every handle on one queue in a process must agree. */
+const OWNER_KEYS = new Set([
   'dir', 'durability', 'encryption', 'compression', 'maxSegmentBytes', 'batchIntervalMs', 'maxDataBytes',
-  'leaseMs', 'maxStalledCount', 'checkpointEvery', 'connection', 'prefix', 'defaultJobOptions',
+  'leaseMs', 'maxStalledCount', 'checkpointEvery',
 ]);
+
+/** A Worker's own options (the rest of its options are the queue's: OWNER_KEYS). */
+export const WORKER_KEYS = new Set([
+  'concurrency', 'threads', 'maxJobsPerThread', 'maxHeapMb', 'abortGraceMs', 'autorun', 'closeTimeoutMs', 'settings',
+]);
+
+const CONNECTION = 'spoolq has no server to connect to: pass `dir`, the directory its queues live in';
+const LEASES = 'the owner checks leases by itself; `leaseMs` says how long a claim lasts without renewal';
+const RETENTION = 'set it per job (job options) or in the Queue\'s `defaultJobOptions`';
+/**
+ * BullMQ options (QueueOptions, WorkerOptions and their base) that spoolq does not take, with what to do instead:
+ * a user carrying options over from BullMQ learns the spoolq way rather than "unknown option". For a Queue and a
+ * Worker alike (refuseKey).
+ */
+const MOVED_OPTIONS: Record<string, string> = {
+  connection: CONNECTION,
+  blockingConnection: CONNECTION,
+  sharedConnection: CONNECTION,
+  prefix: 'queues live in <dir>/<name>: pass `dir` (a different `dir` is a different namespace)',
+  skipVersionCheck: 'there is no server whose version to check; leave it out',
+  skipMetasUpdate: 'there is no meta key to update; leave it out',
+  streams: 'events are read from the log, there is no stream to trim; leave it out',
+  telemetry: 'telemetry is not supported',
+  lockDuration: 'use `leaseMs`',
+  lockRenewTime: 'leases are renewed automatically every leaseMs/3; leave it out',
+  stalledInterval: LEASES,
+  skipStalledCheck: LEASES,
+  skipLockRenewal: 'a running job\'s lease is always renewed; leave it out',
+  maxStartedAttempts: 'not supported: `attempts` and `maxStalledCount` bound a job\'s runs',
+  limiter: 'rate limiting is not supported yet',
+  metrics: 'metrics are not supported yet',
+  removeOnComplete: RETENTION,
+  removeOnFail: RETENTION,
+  drainDelay: 'workers are woken when a job is ready, they do not poll; leave it out',
+  runRetryDelay: 'there is no connection to retry; leave it out',
+  useWorkerThreads: 'pass the processor as a module path or URL to run it in worker_threads (`threads`)',
+  workerThreadsOptions: 'not supported: `threads`, `maxHeapMb` and `maxJobsPerThread` shape the pool',
+  workerForkOptions: 'processors run in worker_threads, not child processes: pass a module path or URL',
+  useWorkerFork: 'processors run in worker_threads, not child processes: pass a module path or URL',
+  name: 'a Worker has a generated `id`; it takes no name',
+};
 
 export function validateQueueName(name: unknown, what = 'queue name'): string {
   if (typeof name !== 'string' || !QUEUE_NAME.test(name) || name === '.' || name === '..') {
@@ -61,10 +110,31 @@ export function validateQueueName(name: unknown, what = 'queue name'): string {
   return name;
 }
 
-export function resolveQueueOptions(opts: unknown): ResolvedQueueOptions {
+/**
+ * Refuses an option key that `kind` does not take: with what to use instead when it is a BullMQ option spoolq
+ * spells otherwise or a job or Worker option given in the wrong place, else as unknown.
+ */
+function refuseKey(k: string, kind: 'queue' | 'worker'): never {
+  const moved = MOVED_OPTIONS[k];
+  if (moved !== undefined) {
+    throw invalidArg(`${kind} option '${k}' is not supported by spoolq: ${moved}`);
+  }
+  if (kind === 'queue' && WORKER_KEYS.has(k)) throw invalidArg(`'${k}' is a Worker option, not a Queue option`);
+  if (kind === 'worker' && k === 'defaultJobOptions') throw invalidArg("'defaultJobOptions' is a Queue option, not a Worker option");
+  if (JOB_KEYS.has(k)) throw invalidArg(`'${k}' is a job option: set it per job or in the Queue's \`defaultJobOptions\``);
+  throw invalidArg(`unknown ${kind} option '${k}'`);
+}
+
+/**
+ * The options that shape the owner, checked and with their defaults filled. `kind` 'worker' is for the queue
+ * part of a Worker's options (its own keys, WORKER_KEYS, taken out first): it only changes what refusals say.
+ */
+export function resolveQueueOptions(opts: unknown, kind: 'queue' | 'worker' = 'queue'): ResolvedQueueOptions {
   if (!opts || typeof opts !== 'object') throw invalidArg('options with a `dir` are required');
   const o = opts as QueueOptions;
-  for (const k of Object.keys(o)) if (!QUEUE_KEYS.has(k)) throw invalidArg(`unknown queue option '${k}'`);
+  for (const k of Object.keys(o)) {
+    if (!OWNER_KEYS.has(k) && !(kind === 'queue' && k === 'defaultJobOptions')) refuseKey(k, kind);
+  }
   if (typeof o.dir !== 'string' || o.dir.length === 0) throw invalidArg('options.dir must be a non-empty string');
   // The options the log takes are checked by its own rules, here at the boundary: refused by the constructor,
   // not later by the first call that awaits the open.
@@ -114,14 +184,40 @@ const JOB_KEYS = new Set([
   'jobId', 'priority', 'delay', 'attempts', 'backoff', 'timeout', 'removeOnComplete', 'removeOnFail', 'deadLetter',
 ]);
 
-/** Validates job options and returns them as stored: defaults left out. */
 /** The stored options of a job that sets none: one shared, frozen object. */
 export const NO_JOB_OPTS: StoredJobOpts = Object.freeze({});
 
-export function resolveJobOptions(opts: unknown): StoredJobOpts {
-  if (opts === undefined) return NO_JOB_OPTS;
+/** A Queue's defaultJobOptions: as given (what each job's own options are spread over) and as stored. */
+export interface JobDefaults {
+  /** A frozen copy of what was given (a copy: the caller changing its object later changes nothing here). */
+  given: Readonly<JobsOptions>;
+  /** What a job that gives no options of its own stores: one frozen object shared by all of them. */
+  stored: StoredJobOpts;
+}
+
+/**
+ * Checks a Queue's defaultJobOptions once, at construction: undefined when there are none (add() then pays
+ * nothing for them). A default jobId is refused: every job would get the same id.
+ */
+export function resolveDefaultJobOptions(opts: unknown): JobDefaults | undefined {
+  if (opts === undefined) return undefined;
+  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) throw invalidArg('defaultJobOptions must be an object');
+  if ((opts as JobsOptions).jobId !== undefined) throw invalidArg('defaultJobOptions may not set jobId: every job would get the same id');
+  if (!hasKeys(opts)) return undefined;
+  const stored = resolveJobOptions(opts);
+  return { given: Object.freeze(structuredClone(opts) as JobsOptions), stored: stored === NO_JOB_OPTS ? stored : Object.freeze(stored) };
+}
+
+/**
+ * Validates job options and returns them as stored: defaults left out. With `defaults`, the job's options are
+ * spread over them first, as BullMQ does: a key the job gives wins (even one given as undefined), and a nested
+ * object (backoff, removeOnComplete) replaces the default's whole. A job that gives no options gets
+ * `defaults.stored`, which the caller passes instead of calling this (Queue.#prepareOne).
+ */
+export function resolveJobOptions(opts: unknown, defaults?: JobDefaults): StoredJobOpts {
+  if (opts === undefined) return defaults?.stored ?? NO_JOB_OPTS;
   if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) throw invalidArg('job options must be an object');
-  const o = opts as JobsOptions;
+  const o = (defaults === undefined ? opts : { ...defaults.given, ...opts }) as JobsOptions;
   const out: StoredJobOpts = {};
   for (const k of Object.keys(o)) {
     if (!JOB_KEYS.has(k)) throw invalidArg(`unknown job option '${k}'`);

@@ -20,13 +20,13 @@ import { Log } from '../log/log.js';
 import type { LogEntry } from '../log/log-scan.js';
 import type { RecordPointer } from '../log/writer.js';
 import type { Payload, PayloadDecoder } from '../codec/record-codec.js';
-import { REC, decodeAddData, decodeEvent, encodeEvent, type AddEvent, type StoredJobOpts, type WireError } from '../store/events.js';
+import { REC, decodeAddData, decodeEvent, encodeEvent, type AddEvent, type FailEvent, type StoredJobOpts, type WireError } from '../store/events.js';
 import { JobTable, type JobMeta } from '../store/job-table.js';
 import { QueueLiveness } from '../store/liveness.js';
 import { decodeSnapshot, encodeSnapshot } from '../store/snapshot.js';
 import type { CompactionResult } from '../log/compactor.js';
 import { TicketDesk, type WorkerPort } from './desk.js';
-import type { ResolvedQueueOptions } from './options.js';
+import { NO_JOB_OPTS as NO_OPTS, resolveQueueOptions, type ResolvedQueueOptions } from './options.js';
 
 export interface OwnerEvents {
   waiting: [{ jobId: string }];
@@ -383,34 +383,69 @@ export class Owner extends EventEmitter<OwnerEvents> {
   }
 
   /**
-   * Moves a job whose attempts are exhausted to its dead-letter queue (same root directory): added there with its
-   * name and data under the id "<queue>:<id>" (so a repeat after a crash adds nothing), then removed here. A crash
-   * between the two leaves it in both, never in neither.
+   * Moves a job whose attempts are exhausted to its dead-letter queue (same root directory), once its FAIL is
+   * durable: added there with its name and data under the id "<queue>:<id>", its ADD keeping where it came from,
+   * its attempts and its last error (DeadLetterOrigin, store/events.ts); then, once that ADD is durable, removed
+   * here. A crash between the two leaves it in both, never in neither; a repeat of the move (the same job id) adds
+   * nothing there, as the id exists. Nothing repeats a move cut off by a crash: the job then stays failed here
+   * beside its copy there. A job retried or removed here while the move waited is left alone.
    */
   async #moveToDeadLetter(job: JobMeta): Promise<void> {
     try {
-      const add = await this.readAdd(job);
-      const dlq = await this.#deadLetterQueue(job.opts.deadLetter!);
-      await dlq.add(add.n, add.d, { jobId: `${this.name}:${job.id}` });
-      this.removeJobs([job.id]);
+      const failed = (): boolean => this.table.jobs.get(job.id) === job && job.state === 'failed';
+      const [add, fail] = await Promise.all([
+        this.readAdd(job),
+        job.failPtr ? this.readEvent<FailEvent>(() => job.failPtr!) : undefined,
+      ]);
+      const dlq = await this.#deadLetterOwner(job.opts.deadLetter!);
+      if (!failed()) return;
+      const id = `${this.name}:${job.id}`;
+      if (!dlq.table.jobs.has(id)) {
+        const e: WireError = fail?.e ?? { name: 'Error', message: job.failedReason ?? 'job failed' };
+        // d last, as Queue.add writes it (decodeAddData reads only the data).
+        const ev: AddEvent = { id, n: add.n, o: NO_OPTS, ts: Date.now(), dl: { q: this.name, id: job.id, a: job.attemptsMade, e }, d: add.d };
+        const { job: added, done } = dlq.record(REC.ADD, ev);
+        if (added) dlq.jobAdded(added);
+        await done;
+      }
+      if (failed()) await this.removeJobs([job.id]).done;
     } catch (err) {
       this.emit('error', err as Error);
     }
   }
 
-  /** One Queue handle per dead-letter queue, opened on first use and closed with this owner. */
-  #deadLetterQueue(name: string): Promise<import('./queue.js').Queue> {
-    let q = this.#deadLetters.get(name);
-    if (!q) {
-      q = import('./queue.js').then(({ Queue }) => {
+  /**
+   * The process's owner of a dead-letter queue, acquired on first use and released when this owner closes. One
+   * already open here (the user's own Queue on it) is shared as it is; one that is not is opened with this queue's
+   * durability, encryption and compression (a handle the user opens on it later must agree: registry.ts). An
+   * encrypted queue's jobs are never moved into one that is not encrypted: ERR_OPTIONS_CONFLICT, reported as
+   * 'error', and the job stays failed here.
+   */
+  async #deadLetterOwner(name: string): Promise<Owner> {
+    let held = this.#deadLetters.get(name);
+    if (!held) {
+      const { acquireOwner } = await import('./registry.js');
+      held = this.#deadLetters.get(name); // another move may have acquired it meanwhile
+      if (!held) {
         const o = this.opts;
-        return new Queue(name, { dir: o.dir, durability: o.durability, encryption: o.encryption, compression: o.compression });
-      });
-      this.#deadLetters.set(name, q);
+        const opts = resolveQueueOptions({ dir: o.dir, durability: o.durability, encryption: o.encryption, compression: o.compression });
+        const acquired = acquireOwner(name, opts, true);
+        held = acquired;
+        this.#deadLetters.set(name, acquired);
+        // A queue that failed to open (ERR_LOCKED…) is reported by the move that awaits it; the next move tries
+        // afresh. It needs no release: the registry has dropped it.
+        acquired.owner.catch(() => {
+          if (this.#deadLetters.get(name) === acquired) this.#deadLetters.delete(name);
+        });
+      }
     }
-    return q;
+    const dlq = await held.owner;
+    if (this.opts.encryption && !dlq.opts.encryption) {
+      throw new SpoolError('ERR_OPTIONS_CONFLICT', `queue ${this.name} is encrypted and its dead-letter queue ${name} is open without encryption: its failed jobs stay here`);
+    }
+    return dlq;
   }
-  readonly #deadLetters = new Map<string, Promise<import('./queue.js').Queue>>();
+  readonly #deadLetters = new Map<string, { key: string; owner: Promise<Owner> }>();
 
   // ---- workers
 
@@ -480,7 +515,10 @@ export class Owner extends EventEmitter<OwnerEvents> {
     if (this.#closed) return;
     clearTimeout(this.#timer);
     this.desk.close();
-    for (const q of this.#deadLetters.values()) await (await q).close();
+    if (this.#deadLetters.size > 0) {
+      const { releaseOwner } = await import('./registry.js');
+      for (const { key } of this.#deadLetters.values()) await releaseOwner(key);
+    }
     await this.#compacting;
     await this.#checkpointing;
     if (this.#sinceCheckpoint > 0 && !this.#log.failure) await this.#checkpoint();

@@ -11,17 +11,43 @@ import { SpoolError, invalidArg } from '../errors.js';
 import { REC, encodeEvent, type AddEvent, type StoredJobOpts } from '../store/events.js';
 import { JOB_STATES, JobMeta, type JobState } from '../store/job-table.js';
 import { Job } from './job.js';
-import { NO_JOB_OPTS, resolveJobOptions, resolveQueueOptions, validateQueueName, type JobsOptions, type QueueOptions, type ResolvedQueueOptions } from './options.js';
+import { NO_JOB_OPTS, resolveDefaultJobOptions, resolveJobOptions, resolveQueueOptions, validateQueueName, type JobDefaults, type JobsOptions, type QueueOptions, type ResolvedQueueOptions } from './options.js';
 import type { Owner, OwnerEvents } from './owner.js';
 import { maxPayloadBytes, type Payload } from '../codec/record-codec.js';
 import { acquireOwner, releaseOwner } from './registry.js';
 
 export type JobType = JobState | 'paused';
+
+/**
+ * A Queue's events and their arguments: the owner's events (OwnerEvents, owner.ts), forwarded as they are, with
+ * the job's result typed as the Queue's ResultType. Each job event has one argument, `{ jobId, … }`.
+ */
+export type QueueEvents<ResultType = unknown> = {
+  [E in keyof OwnerEvents]: E extends 'completed' ? [{ jobId: string; returnvalue: ResultType }] : OwnerEvents[E];
+};
+
+type QueueListener<R, E extends keyof QueueEvents<R>> = (...args: QueueEvents<R>[E]) => void;
+
+/** Typed listeners: a misspelled event name, or a listener that takes the wrong arguments, does not compile. */
+export interface Queue<DataType = unknown, ResultType = unknown> {
+  on<E extends keyof QueueEvents<ResultType>>(event: E, listener: QueueListener<ResultType, E>): this;
+  once<E extends keyof QueueEvents<ResultType>>(event: E, listener: QueueListener<ResultType, E>): this;
+  off<E extends keyof QueueEvents<ResultType>>(event: E, listener: QueueListener<ResultType, E>): this;
+  addListener<E extends keyof QueueEvents<ResultType>>(event: E, listener: QueueListener<ResultType, E>): this;
+  removeListener<E extends keyof QueueEvents<ResultType>>(event: E, listener: QueueListener<ResultType, E>): this;
+  prependListener<E extends keyof QueueEvents<ResultType>>(event: E, listener: QueueListener<ResultType, E>): this;
+  prependOnceListener<E extends keyof QueueEvents<ResultType>>(event: E, listener: QueueListener<ResultType, E>): this;
+}
+
 const FORWARDED = ['waiting', 'delayed', 'active', 'progress', 'completed', 'failed', 'stalled', 'removed', 'paused', 'resumed', 'drained', 'error'] as const;
 
 export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitter {
   readonly name: string;
   readonly opts: ResolvedQueueOptions;
+  /** The Queue's defaultJobOptions as given (frozen), {} without any. */
+  readonly defaultJobOptions: Readonly<JobsOptions>;
+  /** The defaults resolved once; undefined without any, so that add() pays nothing for them. */
+  readonly #defaults: JobDefaults | undefined;
   readonly #key: string;
   readonly #owner: Promise<Owner>;
   /** The owner once open, so that add() does not pay an await for it on every call. */
@@ -33,6 +59,9 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
     super();
     this.name = validateQueueName(name);
     this.opts = resolveQueueOptions(opts);
+    this.#defaults = resolveDefaultJobOptions(opts.defaultJobOptions);
+    if (this.#defaults?.stored.deadLetter === this.name) throw invalidArg(`defaultJobOptions.deadLetter is this queue (${this.name})`);
+    this.defaultJobOptions = this.#defaults?.given ?? Object.freeze({});
     const { key, owner } = acquireOwner(this.name, this.opts);
     this.#key = key;
     this.#owner = owner.then((o) => {
@@ -41,7 +70,7 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
       // job, and forwarding each to nobody costs measurably at tens of thousands of jobs a second. 'error' is
       // always taken, so an owner's error never goes unhandled because of this Queue.
       for (const ev of FORWARDED) if (ev === 'error' || this.listenerCount(ev) > 0) this.#forward(o, ev);
-      this.on('newListener', (ev: string | symbol) => {
+      (this as EventEmitter).on('newListener', (ev: string | symbol) => {
         if (this.#opened && (FORWARDED as readonly (string | symbol)[]).includes(ev)) this.#forward(this.#opened, ev as keyof OwnerEvents);
       });
       return o;
@@ -53,7 +82,7 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
     if (this.#listeners.some(([e]) => e === ev)) return;
     const fn = (...args: unknown[]): void => {
       if (ev === 'error' && this.listenerCount('error') === 0) return;
-      this.emit(ev, ...args);
+      (this as EventEmitter).emit(ev, ...args);
     };
     o.on(ev, fn as never);
     this.#listeners.push([ev, fn]);
@@ -103,7 +132,12 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
     if (!j || typeof j !== 'object') throw invalidArg('each job must be { name, data, opts }');
     if (typeof j.name !== 'string' || j.name.length > 1024) throw invalidArg('a job name must be a string of at most 1024 characters');
     if (typeof j.data === 'function' || typeof j.data === 'symbol') throw invalidArg('job data must be serializable as JSON');
-    const o = resolveJobOptions(j.opts);
+    // Without defaults this is what it always was; with them, a job that gives no options shares their one frozen
+    // resolved object, and only a job that gives some pays for a merge (options.ts, resolveJobOptions).
+    const o = resolveJobOptions(j.opts, this.#defaults);
+    // A job moved to its own queue would be added back under another id, and that queue would hold its own owner
+    // open: refused (a property read; most jobs have no deadLetter).
+    if (o.deadLetter === this.name) throw invalidArg(`deadLetter is this queue (${this.name}); name another queue`);
     return { name: j.name, data: j.data, o };
   }
 

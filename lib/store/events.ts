@@ -6,8 +6,9 @@
  * parsed once per replay). A record's type byte says which shape its payload has:
  *
  *   type  name      payload                                   meaning
- *   1     ADD       {id, n: name, o: opts, ts, d: data}       a job was added (o holds only non-default options; d is
- *                                                             written last, see decodeAddData)
+ *   1     ADD       {id, n: name, o: opts, ts, dl?, d: data}  a job was added (o holds only non-default options; d is
+ *                                                             written last, see decodeAddData); dl only in a
+ *                                                             dead-letter queue: where the job failed (DeadLetterOrigin)
  *   2     ACTIVE    {t: ticket, j: [[id, attempt]...], ts}    the owner handed these jobs out in a ticket
  *   3     COMPLETE  {id, a: attempt, rv: result, ts}          an attempt completed
  *   4     FAIL      {id, a, e: error, r: retryAt|null, ts}    an attempt failed; r = when to retry, null = final
@@ -70,6 +71,25 @@ export interface AddEvent {
   d: unknown;
   o: StoredJobOpts;
   ts: number;
+  /** Set when the job was moved here as a dead letter. */
+  dl?: DeadLetterOrigin;
+}
+
+/**
+ * What the ADD of a dead-lettered job keeps of it from the queue it failed in (queue/owner.ts moves it): enough to
+ * show why it failed and to send it back (a redrive). The fold starts the job with `a` attempts made and `e`'s
+ * message as its failedReason; the stack is read from here when the Job is loaded (it is data the key protects,
+ * so it stays in the encrypted record, not in the job table).
+ */
+export interface DeadLetterOrigin {
+  /** The queue it failed in. */
+  q: string;
+  /** Its id there. */
+  id: string;
+  /** Attempts it made there. */
+  a: number;
+  /** The error of its final attempt. */
+  e: WireError;
 }
 export interface ActiveEvent {
   t: string;

@@ -354,6 +354,11 @@ export class JobTable {
     const delay = e.o.delay ?? 0;
     const runAt = delay > 0 ? e.ts + delay : 0;
     const job = new JobMeta(e.id, this.#name(e.n), this.#intern(e.o), 'waiting', ptr.seq, runAt, e.ts, ptr);
+    if (e.dl !== undefined) {
+      // A dead letter arrives as it left its queue: its attempts and the reason of its last failure.
+      job.attemptsMade = e.dl.a;
+      job.failedReason = e.dl.e.message;
+    }
     this.jobs.set(job.id, job);
     this.#enter(job, job.runAt > 0 ? 'delayed' : 'waiting');
     return job;

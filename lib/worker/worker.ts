@@ -36,7 +36,7 @@ import type { JobMeta } from '../store/job-table.js';
 import { backoffDelay, type BackoffStrategy } from '../queue/backoff.js';
 import type { WorkerPort } from '../queue/desk.js';
 import { Job } from '../queue/job.js';
-import { intIn, resolveQueueOptions, validateQueueName, type BackoffOptions, type QueueOptions } from '../queue/options.js';
+import { WORKER_KEYS, intIn, resolveQueueOptions, validateQueueName, type BackoffOptions, type QueueOptions } from '../queue/options.js';
 import type { Owner } from '../queue/owner.js';
 import { acquireOwner, releaseOwner } from '../queue/registry.js';
 import type { TicketContent, TicketJob } from '../queue/tickets.js';
@@ -44,7 +44,7 @@ import { toWire } from './error-wire.js';
 import { InlineRunner, PoolRunner, type Processor, type ProcessorMap, type Runner } from './runners.js';
 import { ThreadPool, type RunHooks, type RunOutcome } from './thread-pool.js';
 
-export interface WorkerOptions extends QueueOptions {
+export interface WorkerOptions extends Omit<QueueOptions, 'defaultJobOptions'> {
   /** Jobs at once (per thread, with threads). Default 1. */
   concurrency?: number;
   /** worker_threads to run a module processor in. Default 1 (only with a module processor). */
@@ -66,8 +66,6 @@ const MAX_LOOKAHEAD = 256;
 
 const NO_HOOKS: RunHooks = { onProgress: () => undefined, onLog: () => undefined };
 
-const WORKER_KEYS = new Set(['concurrency', 'threads', 'maxJobsPerThread', 'maxHeapMb', 'abortGraceMs', 'autorun', 'closeTimeoutMs', 'settings']);
-
 interface Held {
   takenName: string;
   /** Jobs of the ticket not yet settled here. */
@@ -86,6 +84,39 @@ interface Running {
   attempt: number;
   /** The Job handed to the processor, once built: what 'progress' events carry. */
   job: Job | undefined;
+}
+
+/**
+ * A Worker's events and their arguments, as BullMQ's where they exist. `job` is the Job this worker ran;
+ * `prev` is the state the job left. A job's 'failed' follows its FAIL (or STALL) record being durable, as does
+ * 'completed'; 'stalled' is this worker finding its lease on the job taken back.
+ */
+export interface WorkerEvents<DataType = unknown, ResultType = unknown> {
+  /** run() has attached to the owner: claiming starts. */
+  ready: [];
+  active: [job: Job<DataType, ResultType>, prev: 'waiting'];
+  progress: [job: Job<DataType, ResultType>, progress: number | object];
+  completed: [job: Job<DataType, ResultType>, result: ResultType, prev: 'active'];
+  failed: [job: Job<DataType, ResultType>, error: Error, prev: 'active'];
+  stalled: [jobId: string, prev: 'active'];
+  /** The queue has no waiting job left, after the events of the outcomes that emptied it. */
+  drained: [];
+  error: [error: Error];
+  /** close() is done. */
+  closed: [];
+}
+
+type WorkerListener<D, R, E extends keyof WorkerEvents<D, R>> = (...args: WorkerEvents<D, R>[E]) => void;
+
+/** Typed listeners: a misspelled event name, or a listener that takes the wrong arguments, does not compile. */
+export interface Worker<DataType = unknown, ResultType = unknown> {
+  on<E extends keyof WorkerEvents<DataType, ResultType>>(event: E, listener: WorkerListener<DataType, ResultType, E>): this;
+  once<E extends keyof WorkerEvents<DataType, ResultType>>(event: E, listener: WorkerListener<DataType, ResultType, E>): this;
+  off<E extends keyof WorkerEvents<DataType, ResultType>>(event: E, listener: WorkerListener<DataType, ResultType, E>): this;
+  addListener<E extends keyof WorkerEvents<DataType, ResultType>>(event: E, listener: WorkerListener<DataType, ResultType, E>): this;
+  removeListener<E extends keyof WorkerEvents<DataType, ResultType>>(event: E, listener: WorkerListener<DataType, ResultType, E>): this;
+  prependListener<E extends keyof WorkerEvents<DataType, ResultType>>(event: E, listener: WorkerListener<DataType, ResultType, E>): this;
+  prependOnceListener<E extends keyof WorkerEvents<DataType, ResultType>>(event: E, listener: WorkerListener<DataType, ResultType, E>): this;
 }
 
 export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitter {
@@ -115,10 +146,11 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
     super();
     this.name = validateQueueName(name);
     if (!opts || typeof opts !== 'object') throw invalidArg('options with a `dir` are required');
+    // The Worker's own keys apart, the rest are the queue's (and must agree with its owner's: registry.ts); a
+    // key that is neither is refused as a worker option, with what to use instead for BullMQ's (options.ts).
     const queueOpts: Record<string, unknown> = {};
-    const own: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(opts)) (WORKER_KEYS.has(k) ? own : queueOpts)[k] = v;
-    const resolved = resolveQueueOptions(queueOpts);
+    for (const [k, v] of Object.entries(opts)) if (!WORKER_KEYS.has(k)) queueOpts[k] = v;
+    const resolved = resolveQueueOptions(queueOpts, 'worker');
     const concurrency = intIn(opts.concurrency, 'concurrency', 1, 10_000, 1);
     this.#closeTimeoutMs = intIn(opts.closeTimeoutMs, 'closeTimeoutMs', 0, 24 * 3600_000, 30_000);
     this.#strategies = opts.settings?.backoffStrategies;

@@ -5,8 +5,11 @@
  * records (a job must not run early); nothing asserts that anything was fast.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { UnrecoverableError, type Job } from '../../lib/index.js';
+import { UnrecoverableError, type Job, type Queue, type SpoolError } from '../../lib/index.js';
 import { SAFETY, aborted, setup, waitFor, waitForCount } from '../helpers/queue.js';
 
 /** Gaps between consecutive times. */
@@ -323,6 +326,76 @@ describe('deadLetter', () => {
     assert.deepEqual(moved.data, { to: 'x@y' });
     assert.equal(await moved.getState(), 'waiting');
     assert.deepEqual(await dead.getJobCounts('waiting'), { waiting: 1 });
+  });
+
+  for (const withIndex of [true, false]) {
+    it(`keeps a dead letter's failedReason, stack trace, attempts and origin, also reopened ${withIndex ? 'from the index' : 'with the index deleted'}`, SAFETY, async (t) => {
+      const s = setup(t);
+      const q = s.queue();
+      const w = s.worker('q', async (job) => {
+        throw new Error(`card declined on attempt ${job.attemptsMade + 1}`);
+      });
+      const job = await q.add('charge', { card: 'x' }, { attempts: 3, deadLetter: 'dead' });
+      await waitForCount(w, 'failed', 3);
+      const describe = async (dead: Queue): Promise<unknown> => {
+        const moved = (await dead.getJob(`q:${job.id}`))!;
+        assert.ok(moved, 'not in the dead-letter queue');
+        return {
+          failedReason: moved.failedReason, stack: moved.stacktrace.map((l) => l.split('\n')[0]),
+          stackHasFrames: moved.stacktrace[0]?.includes('\n    at ') ?? false, attemptsMade: moved.attemptsMade,
+          origin: moved.origin, json: (moved.toJSON() as { origin?: unknown }).origin, data: moved.data, name: moved.name,
+        };
+      };
+      const expected = {
+        failedReason: 'card declined on attempt 3', stack: ['Error: card declined on attempt 3'], stackHasFrames: true,
+        attemptsMade: 3, origin: { queue: 'q', jobId: job.id }, json: { queue: 'q', jobId: job.id }, data: { card: 'x' }, name: 'charge',
+      };
+      const dead = s.queue('dead');
+      assert.deepEqual(await describe(dead), expected);
+      await w.close();
+      await dead.close();
+      await q.close(); // the last holder of the dead-letter queue's owner: its close writes the index
+      const reopened = setup(t, { crashCopyOf: s.dir });
+      if (!withIndex) fs.rmSync(path.join(reopened.dir, 'dead', 'index'));
+      else assert.equal(fs.existsSync(path.join(reopened.dir, 'dead', 'index')), true);
+      assert.deepEqual(await describe(reopened.queue('dead')), expected);
+    });
+  }
+
+  it('moves nothing from an encrypted queue into a dead-letter queue open without encryption', SAFETY, async (t) => {
+    const s = setup(t);
+    const key = randomBytes(32);
+    const dead = s.queue('dead');
+    await dead.waitUntilReady();
+    const q = s.queue('q', { encryption: { key } });
+    const w = s.worker('q', async () => {
+      throw new Error('secret-reason');
+    }, { encryption: { key } });
+    const errors: SpoolError[] = [];
+    w.on('error', (err) => errors.push(err as SpoolError));
+    const job = await q.add('x', { pin: 'secret-data' }, { deadLetter: 'dead' });
+    await waitFor(w, 'failed');
+    assert.deepEqual(errors.map((e) => e.code), ['ERR_OPTIONS_CONFLICT']);
+    assert.equal(await (await q.getJob(job.id))!.getState(), 'failed');
+    assert.deepEqual(await dead.getJobCounts('waiting'), { waiting: 0 });
+  });
+
+  it('leaves a failed job alone that is retried before its move is made', SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue();
+    const job = await q.add('x', null, { deadLetter: 'dead' });
+    // Retried from inside the owner's 'failed' event: Job.retry() logs its RETRY before its first await, so it
+    // lands before the move, which waits for the FAIL to be durable.
+    q.once('failed', () => void job.retry());
+    let runs = 0;
+    const w = s.worker('q', async () => {
+      if (++runs === 1) throw new Error('first');
+      return 'second';
+    });
+    const [, result] = await waitFor(w, 'completed');
+    assert.equal(result, 'second');
+    assert.equal(await (await q.getJob(job.id))!.getState(), 'completed');
+    assert.equal(await s.queue('dead').getJob(`q:${job.id}`), undefined);
   });
 
   it('does not move a job that fails an attempt but is retried', SAFETY, async (t) => {

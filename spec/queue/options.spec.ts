@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { Queue, SpoolError, Worker } from '../../lib/index.js';
-import { FAST, SAFETY, setup } from '../helpers/queue.js';
+import { NO_JOB_OPTS, resolveDefaultJobOptions, resolveJobOptions } from '../../lib/queue/options.js';
+import { FAST, SAFETY, setup, waitFor } from '../helpers/queue.js';
 
 /** Asserts `fn` throws a SpoolError with `code`. */
 function throwsCode(fn: () => unknown, code: string): void {
@@ -130,6 +131,7 @@ describe('job options', () => {
     ['removeOnFail 1.5', { removeOnFail: 1.5 }],
     ['an unsafe deadLetter name', { deadLetter: '../elsewhere' }],
     ['an integer jobId', { jobId: '12' }],
+    ['a deadLetter that is the queue itself', { deadLetter: 'q' }],
   ];
   for (const [what, opts] of cases) {
     it(`refuses ${what} with ERR_INVALID_ARG, writing nothing`, SAFETY, async (t) => {
@@ -171,6 +173,133 @@ describe('worker options', () => {
       const s = setup(t);
       const full = opts === undefined ? undefined : { dir: s.dir, ...FAST, ...(opts as object) };
       throwsCode(() => new Worker('q', processor as never, full as never), 'ERR_INVALID_ARG');
+      assert.deepEqual(fs.readdirSync(s.dir), []);
+    });
+  }
+});
+
+describe('options BullMQ has and spoolq does not', () => {
+  /** Asserts `fn` throws ERR_INVALID_ARG with a message matching each of `parts`. */
+  function refuses(fn: () => unknown, ...parts: RegExp[]): void {
+    assert.throws(fn, (err: unknown) => {
+      assert.ok(err instanceof SpoolError, `not a SpoolError: ${String(err)}`);
+      assert.equal(err.code, 'ERR_INVALID_ARG');
+      for (const p of parts) assert.match(err.message, p);
+      return true;
+    });
+  }
+
+  for (const [key, value] of [['connection', { host: 'localhost', port: 6379 }], ['prefix', 'bull']] as const) {
+    it(`refuses ${key} on a Queue and on a Worker, saying to pass dir instead, creating nothing`, SAFETY, async (t) => {
+      const s = setup(t);
+      refuses(() => new Queue('q', { dir: s.dir, [key]: value } as never), new RegExp(`queue option '${key}'`), /`dir`/);
+      refuses(() => new Worker('q', async () => 1, { dir: s.dir, [key]: value } as never), new RegExp(`worker option '${key}'`), /`dir`/);
+      assert.deepEqual(fs.readdirSync(s.dir), []);
+    });
+  }
+
+  const workerHints: Array<[string, unknown, RegExp]> = [
+    ['lockDuration', 30_000, /use `leaseMs`/],
+    ['lockRenewTime', 15_000, /renewed automatically every leaseMs\/3/],
+    ['stalledInterval', 30_000, /owner checks leases by itself/],
+    ['skipStalledCheck', true, /owner checks leases by itself/],
+    ['limiter', { max: 10, duration: 1000 }, /not supported yet/],
+    ['removeOnComplete', 100, /job options.*defaultJobOptions/],
+    ['removeOnFail', true, /job options.*defaultJobOptions/],
+    ['drainDelay', 5, /do not poll/],
+    ['useWorkerThreads', true, /module path or URL/],
+    ['defaultJobOptions', { attempts: 2 }, /is a Queue option/],
+  ];
+  for (const [key, value, hint] of workerHints) {
+    it(`refuses the Worker option ${key}, naming what to use instead`, SAFETY, async (t) => {
+      const s = setup(t);
+      refuses(() => new Worker('q', async () => 1, { dir: s.dir, ...FAST, [key]: value } as never), new RegExp(`'${key}'`), hint);
+      assert.deepEqual(fs.readdirSync(s.dir), []);
+    });
+  }
+
+  it('calls an unknown key on a Worker an unknown worker option, and on a Queue an unknown queue option', SAFETY, async (t) => {
+    const s = setup(t);
+    refuses(() => new Worker('q', async () => 1, { dir: s.dir, concurency: 2 } as never), /^unknown worker option 'concurency'$/);
+    refuses(() => new Queue('q', { dir: s.dir, durabilty: 'none' } as never), /^unknown queue option 'durabilty'$/);
+  });
+
+  it('says where an option given to the wrong one of Queue, Worker and job belongs', SAFETY, async (t) => {
+    const s = setup(t);
+    refuses(() => new Queue('q', { dir: s.dir, concurrency: 2 } as never), /'concurrency' is a Worker option/);
+    refuses(() => new Queue('q', { dir: s.dir, attempts: 3 } as never), /'attempts' is a job option.*defaultJobOptions/);
+  });
+});
+
+describe('defaultJobOptions', () => {
+  it('gives a job that sets no options the defaults, and the job retries by them', SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue('q', { defaultJobOptions: { attempts: 3, priority: 2 } });
+    const job = await q.add('x', null);
+    assert.equal(job.opts.attempts, 3);
+    assert.equal(job.opts.priority, 2);
+    let runs = 0;
+    const w = s.worker('q', async () => {
+      if (++runs < 3) throw new Error('not yet');
+      return 'third time';
+    });
+    const [done, result] = await waitFor(w, 'completed');
+    assert.equal(done.id, job.id);
+    assert.equal(result, 'third time');
+    assert.equal((await q.getJob(job.id))!.attemptsMade, 3);
+  });
+
+  it("lets a job's own options win, replacing a nested default (backoff) whole, as BullMQ's spread does", SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue('q', {
+      defaultJobOptions: { attempts: 4, backoff: { type: 'exponential', delay: 500, jitter: 0.5 }, removeOnComplete: { count: 10, age: 60 } },
+    });
+    const own = await q.add('x', null, { attempts: 1, backoff: { type: 'fixed', delay: 7 }, removeOnComplete: { age: 5 } });
+    assert.equal(own.opts.attempts, 1);
+    assert.deepEqual(own.opts.backoff, { type: 'fixed', delay: 7 });
+    assert.deepEqual(own.opts.removeOnComplete, { age: 5 });
+    const some = await q.add('y', null, { priority: 3 });
+    assert.deepEqual([some.opts.attempts, some.opts.priority, some.opts.backoff], [4, 3, { type: 'exponential', delay: 500, jitter: 0.5 }]);
+    const [bulk] = await q.addBulk([{ name: 'z', data: null }]);
+    assert.equal(bulk!.opts.attempts, 4);
+    // …and as stored: a reopened queue gives the same options back.
+    await q.close();
+    const again = s.queue('q');
+    assert.deepEqual((await again.getJob(own.id))!.opts, own.opts);
+    assert.deepEqual((await again.getJob(bulk!.id))!.opts, bulk!.opts);
+  });
+
+  it('exposes the defaults as given, frozen, and {} without any', SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue('q', { defaultJobOptions: { attempts: 2 } });
+    assert.deepEqual(q.defaultJobOptions, { attempts: 2 });
+    assert.equal(Object.isFrozen(q.defaultJobOptions), true);
+    assert.deepEqual(s.queue('plain').defaultJobOptions, {});
+  });
+
+  it('shares one frozen options object between jobs that set none: NO_JOB_OPTS without defaults, the resolved defaults with them', () => {
+    assert.equal(resolveJobOptions(undefined), NO_JOB_OPTS);
+    const defaults = resolveDefaultJobOptions({ attempts: 2, backoff: 10 })!;
+    const a = resolveJobOptions(undefined, defaults);
+    assert.equal(a, resolveJobOptions(undefined, defaults));
+    assert.equal(Object.isFrozen(a), true);
+    assert.deepEqual(a, { attempts: 2, backoff: { type: 'fixed', delay: 10 } });
+    assert.equal(resolveDefaultJobOptions(undefined), undefined);
+    assert.equal(resolveDefaultJobOptions({}), undefined);
+  });
+
+  const bad: Array<[string, unknown]> = [
+    ['a jobId', { jobId: 'same-for-all' }],
+    ['an unknown key', { attempt: 3 }],
+    ['attempts 0', { attempts: 0 }],
+    ['a backoff with no type', { backoff: { delay: 10 } }],
+    ['a value that is not an object', 'fast'],
+    ['a deadLetter that is the queue itself', { deadLetter: 'q' }],
+  ];
+  for (const [what, defaultJobOptions] of bad) {
+    it(`refuses defaultJobOptions with ${what} from the constructor, creating nothing`, SAFETY, async (t) => {
+      const s = setup(t);
+      throwsCode(() => new Queue('q', { dir: s.dir, defaultJobOptions } as never), 'ERR_INVALID_ARG');
       assert.deepEqual(fs.readdirSync(s.dir), []);
     });
   }

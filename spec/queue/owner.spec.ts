@@ -32,12 +32,13 @@ async function describeQueue(q: Queue): Promise<unknown> {
 /** A queue with jobs in every state a closed queue can hold, left paused; closed again when built. */
 async function populate(s: Setup, opts: object = {}): Promise<unknown> {
   const q = s.queue('q', opts);
+  // The same options as the Queue: handles on one queue in a process share its owner (ERR_OPTIONS_CONFLICT).
   const w = s.worker('q', async (job) => {
     await job.updateProgress({ at: job.name });
     await job.log(`ran ${job.name}`);
     if (job.name === 'bad') throw new Error('bad data');
     return { ok: job.data };
-  });
+  }, opts);
   const finished = Promise.all([waitForCount(w, 'completed', 2), waitFor(w, 'failed')]);
   await q.add('good', { n: 1 });
   await q.add('bad', { n: 2 }, { attempts: 1 });

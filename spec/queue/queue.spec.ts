@@ -153,7 +153,7 @@ describe('Queue events', () => {
     const s = setup(t);
     const q = s.queue();
     const events: unknown[] = [];
-    for (const ev of ['waiting', 'delayed', 'active', 'progress', 'completed', 'failed', 'removed']) {
+    for (const ev of ['waiting', 'delayed', 'active', 'progress', 'completed', 'failed', 'removed'] as const) {
       q.on(ev, (e: Record<string, unknown>) => events.push([ev, ev === 'delayed' ? { ...e, delay: typeof e.delay } : e]));
     }
     const later = await q.add('later', null, { delay: 60_000 });

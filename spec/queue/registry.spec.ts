@@ -8,7 +8,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
-import { SAFETY, setup, waitFor } from '../helpers/queue.js';
+import { randomBytes } from 'node:crypto';
+import { Queue, SpoolError, Worker } from '../../lib/index.js';
+import { FAST, SAFETY, setup, waitFor, waitForCount } from '../helpers/queue.js';
 
 const execFileAsync = promisify(execFile);
 const lib = new URL('../../lib/index.js', import.meta.url).href;
@@ -105,5 +107,103 @@ describe('the owner registry', () => {
     await failed.close();
     await q.add('b', 2);
     assert.deepEqual(await q.getJobCounts('waiting'), { waiting: 2 });
+  });
+});
+
+describe('handles on one queue in one process must agree on the owner options', () => {
+  const key = randomBytes(32);
+  /** [what, options of the first handle (on top of FAST), options of the second (exactly), the message's values]. */
+  const conflicts: Array<[string, object, object, RegExp]> = [
+    ['durability left out beside none (it expects fsync)', { durability: 'none' }, {}, /durability 'none'.*durability 'fsync'/],
+    ['durability batch beside none', { durability: 'batch' }, { durability: 'none' }, /durability 'batch'.*durability 'none'/],
+    ['compression left out beside compression', { compression: true }, FAST, /compression on \(threshold \d+ bytes\).*compression off/],
+    ['another compression threshold', { compression: { threshold: 64 } }, { ...FAST, compression: true }, /threshold 64 bytes.*threshold \d+ bytes/],
+    ['another maxSegmentBytes', { maxSegmentBytes: 1 << 20 }, FAST, /maxSegmentBytes 1048576.*maxSegmentBytes \d+/],
+    ['another batchIntervalMs', { batchIntervalMs: 20 }, FAST, /batchIntervalMs 20.*batchIntervalMs 5/],
+    ['another leaseMs', { leaseMs: 1000 }, FAST, /leaseMs 1000.*leaseMs 30000/],
+    ['another maxStalledCount', { maxStalledCount: 3 }, FAST, /maxStalledCount 3.*maxStalledCount 1/],
+    ['another maxDataBytes', { maxDataBytes: 1024 }, FAST, /maxDataBytes 1024.*maxDataBytes 4194304/],
+    ['another checkpointEvery', { checkpointEvery: 10 }, FAST, /checkpointEvery 10.*checkpointEvery 100000/],
+    ['no encryption beside encryption', { encryption: { key } }, FAST, /encryption on.*encryption off/],
+    ['encryption beside none', {}, { ...FAST, encryption: { key } }, /encryption off.*encryption on/],
+    ['another key', { encryption: { key } }, { ...FAST, encryption: { key: randomBytes(32) } }, /with one key.*with a different key/],
+    ['another set of key ids', { encryption: { key } }, { ...FAST, encryption: { keys: [{ id: 1, key }, { id: 2, key: randomBytes(32) }] } }, /key ids 1.*key ids 1,2/],
+    ['another current key', { encryption: { keys: [{ id: 1, key }, { id: 2, key }], currentKeyId: 1 } }, { ...FAST, encryption: { keys: [{ id: 1, key }, { id: 2, key }] } }, /sealing with key 1.*sealing with key 2/],
+  ];
+  for (const [what, first, second, values] of conflicts) {
+    it(`refuses ${what} with ERR_OPTIONS_CONFLICT from the Queue and Worker constructors, naming both values`, SAFETY, async (t) => {
+      const s = setup(t);
+      const q = s.queue('q', first);
+      await q.add('a', { secret: 'in-the-first' });
+      const records = s.records();
+      for (const open of [
+        () => new Queue('q', { dir: s.dir, ...second }),
+        () => new Worker('q', async () => 1, { dir: s.dir, ...second }),
+      ]) {
+        assert.throws(open, (err: unknown) => {
+          assert.ok(err instanceof SpoolError);
+          assert.equal(err.code, 'ERR_OPTIONS_CONFLICT');
+          assert.match(err.message, values);
+          assert.match(err.message, /^queue q is already open in this process/);
+          // Key bytes never appear in a message, in any encoding.
+          for (const enc of ['hex', 'base64', 'latin1'] as const) assert.equal(err.message.includes(key.toString(enc)), false);
+          return true;
+        });
+      }
+      assert.equal(s.records(), records);
+      assert.deepEqual(await q.getJobCounts('waiting'), { waiting: 1 });
+    });
+  }
+
+  it('writes nothing in plaintext for a Queue that asked for encryption beside an unencrypted owner', SAFETY, async (t) => {
+    const s = setup(t);
+    const plain = s.queue();
+    await plain.waitUntilReady();
+    assert.throws(() => new Queue('q', { dir: s.dir, ...FAST, encryption: { key } }), { code: 'ERR_OPTIONS_CONFLICT' });
+    await plain.close();
+    for (const f of fs.readdirSync(path.join(s.dir, 'q', 'log'))) {
+      assert.equal(fs.readFileSync(path.join(s.dir, 'q', 'log', f)).includes('secret'), false);
+    }
+    // Once the unencrypted owner has closed, nothing is shared and the files decide: encryption is refused at open
+    // only when they say otherwise, so this opens (and encrypts what it adds).
+    const secret = s.queue('q', { encryption: { key } });
+    await secret.add('s', { text: 'secret-marker' });
+    await secret.close();
+    for (const f of fs.readdirSync(path.join(s.dir, 'q', 'log'))) {
+      assert.equal(fs.readFileSync(path.join(s.dir, 'q', 'log', f)).includes('secret-marker'), false, 'job data in clear');
+    }
+  });
+
+  it('compares resolved values: defaults given explicitly, or compression as its default threshold, agree', SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue('q', { compression: true });
+    const explicit = s.queue('q', {
+      durability: 'none', compression: { threshold: 256 }, maxSegmentBytes: 64 * 1024 * 1024, batchIntervalMs: 5,
+      maxDataBytes: 4 * 1024 * 1024, leaseMs: 30_000, maxStalledCount: 1, checkpointEvery: 100_000,
+    });
+    await q.add('a', 1);
+    assert.deepEqual(await explicit.getJobCounts('waiting'), { waiting: 1 });
+  });
+
+  it("lets handles differ in what is theirs alone: a Queue's defaultJobOptions, a Worker's concurrency", SAFETY, async (t) => {
+    const s = setup(t);
+    const a = s.queue('q', { defaultJobOptions: { attempts: 2 } });
+    const b = s.queue('q', { defaultJobOptions: { priority: 5 } });
+    const w = s.worker('q', async () => 'ok', { concurrency: 7 });
+    const both = waitForCount(w, 'completed', 2);
+    const [ja, jb] = [await a.add('a', null), await b.add('b', null)];
+    assert.deepEqual([ja.opts.attempts, ja.opts.priority, jb.opts.attempts, jb.opts.priority], [2, 0, 1, 5]);
+    await both;
+  });
+
+  it('opens with other options once every handle with the old ones has closed', SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue('q', { leaseMs: 1000 });
+    await q.add('a', 1);
+    assert.throws(() => s.queue('q', { leaseMs: 2000 }), { code: 'ERR_OPTIONS_CONFLICT' });
+    await q.close();
+    const again = s.queue('q', { leaseMs: 2000 });
+    assert.equal(again.opts.leaseMs, 2000);
+    assert.deepEqual(await again.getJobCounts('waiting'), { waiting: 1 });
   });
 });

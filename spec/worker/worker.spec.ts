@@ -272,7 +272,7 @@ describe('Worker failures', () => {
     it(`fails a job whose processor returns ${what} with ${code}`, SAFETY, async (t) => {
       const s = setup(t);
       const q = s.queue('q', { maxDataBytes: 1024 });
-      const w = s.worker('q', async () => result);
+      const w = s.worker('q', async () => result, { maxDataBytes: 1024 });
       const job = await q.add('r', null);
       const [failedJob, err] = await waitFor(w, 'failed');
       assert.equal(failedJob.id, job.id);
@@ -291,7 +291,7 @@ describe('Worker failures', () => {
       if (job.attemptsMade > 0) return 'second run';
       reasons.push(await aborted(signal));
       throw reasons[0];
-    });
+    }, { leaseMs: 150 });
     const active = waitFor(w, 'active');
     const stalled = waitFor(w, 'stalled');
     const job = await q.add('l', null, { attempts: 2 });
@@ -326,7 +326,7 @@ describe('Worker errors', () => {
     const errors: string[] = [];
     let completed = 0;
     const w = s.worker('q', async () => void completed++);
-    w.on('error', (err: { code?: string }) => errors.push(err.code ?? 'no code'));
+    w.on('error', (err: Error & { code?: string }) => errors.push(err.code ?? 'no code'));
     await waitFor(w, 'drained');
     assert.deepEqual(errors, ['ERR_CORRUPT_RECORD']);
     assert.ok(completed >= 55 && completed < 60, `${completed} jobs ran of the 60, some of them in the damaged range`);
@@ -338,7 +338,7 @@ describe('Worker errors', () => {
     const failures: string[] = [];
     let completed = 0;
     const w = s.worker('q', async () => void completed++);
-    w.on('failed', (_job: Job, err: { code?: string }) => failures.push(err.code ?? 'no code'));
+    w.on('failed', (_job: Job, err: Error & { code?: string }) => failures.push(err.code ?? 'no code'));
     await waitFor(w, 'drained');
     assert.ok(failures.length >= 1 && failures.length <= 5, `${failures.length} jobs failed`);
     assert.deepEqual(new Set(failures), new Set(['ERR_CORRUPT_RECORD']));
@@ -353,7 +353,7 @@ describe('Worker leases', () => {
     const w = s.worker('q', async () => {
       await new Promise((r) => setTimeout(r, 900)); // three leases long: the input, not a wait for an outcome
       return 'kept';
-    });
+    }, { leaseMs: 300 });
     let stalls = 0;
     w.on('stalled', () => stalls++);
     const job = await q.add('long', null, { attempts: 2 });
@@ -370,7 +370,7 @@ describe('Worker leases', () => {
     const w = s.worker('q', async () => {
       await new Promise((r) => setTimeout(r, 1));
       return 1;
-    }, { concurrency: 4 });
+    }, { concurrency: 4, leaseMs: 50, durability: 'fsync' });
     const stalled: unknown[] = [];
     w.on('stalled', (id: string) => stalled.push(id));
     const all = waitForCount(q, 'completed', 150);
@@ -385,7 +385,7 @@ describe('Worker leases', () => {
     const q = s.queue('q', { leaseMs: 150, maxStalledCount: 0 });
     const w = s.worker('q', async (_job, signal) => {
       throw await aborted(signal);
-    });
+    }, { leaseMs: 150, maxStalledCount: 0 });
     const active = waitFor(w, 'active');
     const failed = waitFor(q, 'failed');
     const job = await q.add('l', null, { attempts: 5 });
@@ -515,14 +515,14 @@ describe('Worker.close', () => {
     const s = setup(t);
     const q = s.queue('q', { leaseMs: 150 });
     let runs = 0;
-    const first = s.worker('q', async () => void runs++);
+    const first = s.worker('q', async () => void runs++, { leaseMs: 150 });
     await first.waitUntilReady();
     // Close the worker at the moment the owner hands it a job: its ticket arrives after close has begun.
     let closing: Promise<void> | undefined;
     q.once('active', () => (closing = first.close()));
     const job = await q.add('caught', null, { attempts: 3 });
     await closing;
-    const second = s.worker('q', async () => void runs++);
+    const second = s.worker('q', async () => void runs++, { leaseMs: 150 });
     const [done] = await waitFor(second, 'completed');
     assert.equal(done.id, job.id);
     assert.equal(runs, 1);
@@ -539,12 +539,12 @@ describe('Worker.close', () => {
       return job.id;
     };
     const allDone = waitForCount(q, 'completed', 30);
-    const first = s.worker('q', processor, { concurrency: 4 });
+    const first = s.worker('q', processor, { concurrency: 4, leaseMs: 150 });
     const closed = waitForCount(first, 'completed', 5).then(() => first.close());
     const jobs = await q.addBulk(Array.from({ length: 30 }, (_, i) => ({ name: 'm', data: i, opts: { attempts: 5 } })));
     await closed;
     assert.ok((await q.getJobCounts('completed')).completed! < 30, 'the first worker ran every job: nothing was handed back');
-    s.worker('q', processor, { concurrency: 4 });
+    s.worker('q', processor, { concurrency: 4, leaseMs: 150 });
     await allDone;
     for (const job of jobs) {
       const after = (await q.getJob(job.id))!;
