@@ -3,13 +3,13 @@
  */
 export { SpoolError, ERROR_CODES } from './errors.js';
 export { Queue } from './queue/queue.js';
-export type { JobType, QueueEvents } from './queue/queue.js';
+export type { JobType, QueueEventMap } from './queue/queue.js';
 export { Job } from './queue/job.js';
 export type { PublicJobState } from './queue/job.js';
 export type { QueueOptions, JobsOptions, BackoffOptions } from './queue/options.js';
 export type { BackoffStrategy } from './queue/backoff.js';
 export { Worker } from './worker/worker.js';
-export type { WorkerOptions, WorkerEvents } from './worker/worker.js';
+export type { WorkerOptions, WorkerEventMap } from './worker/worker.js';
 export type { Processor, ProcessorMap } from './worker/runners.js';
 export { UnrecoverableError } from './worker/unrecoverable-error.js';
 export type { SpoolErrorCode } from './errors.js';

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Job, Queue, Worker, type QueueEvents, type WorkerEvents } from '../lib/index.js';
+import { Job, Queue, Worker, type QueueEventMap, type WorkerEventMap } from '../lib/index.js';
 import { SAFETY, setup, waitFor } from './helpers/queue.js';
 
 interface Data {
@@ -37,7 +37,7 @@ export function workerEventTypes(w: Worker<Data, Result>): void {
   w.once('stalled', (jobId) => same<typeof jobId, string>(true));
   w.on('error', (err) => same<typeof err, Error>(true));
   w.on('drained', () => undefined).on('ready', () => undefined).off('closed', () => undefined);
-  same<WorkerEvents<Data, Result>['completed'], [job: Job<Data, Result>, result: Result, prev: 'active']>(true);
+  same<WorkerEventMap<Data, Result>['completed'], [job: Job<Data, Result>, result: Result, prev: 'active']>(true);
   // @ts-expect-error a misspelled event name does not compile
   w.on('complete', () => undefined);
   // @ts-expect-error nor does an event BullMQ's Worker has and this one does not emit
@@ -65,7 +65,7 @@ export function queueEventTypes(q: Queue<Data, Result>): void {
   q.once('removed', ({ jobId }) => same<typeof jobId, string>(true));
   q.on('paused', () => undefined).on('resumed', () => undefined).on('drained', () => undefined);
   q.on('error', (err) => same<typeof err, Error>(true));
-  same<QueueEvents<Result>['completed'], [{ jobId: string; returnvalue: Result }]>(true);
+  same<QueueEventMap<Result>['completed'], [{ jobId: string; returnvalue: Result }]>(true);
   // @ts-expect-error a misspelled event name does not compile
   q.on('complted', () => undefined);
   // @ts-expect-error a Queue event carries { jobId, … }, not a Job

@@ -22,21 +22,21 @@ export type JobType = JobState | 'paused';
  * A Queue's events and their arguments: the owner's events (OwnerEvents, owner.ts), forwarded as they are, with
  * the job's result typed as the Queue's ResultType. Each job event has one argument, `{ jobId, … }`.
  */
-export type QueueEvents<ResultType = unknown> = {
+export type QueueEventMap<ResultType = unknown> = {
   [E in keyof OwnerEvents]: E extends 'completed' ? [{ jobId: string; returnvalue: ResultType }] : OwnerEvents[E];
 };
 
-type QueueListener<R, E extends keyof QueueEvents<R>> = (...args: QueueEvents<R>[E]) => void;
+type QueueListener<R, E extends keyof QueueEventMap<R>> = (...args: QueueEventMap<R>[E]) => void;
 
 /** Typed listeners: a misspelled event name, or a listener that takes the wrong arguments, does not compile. */
 export interface Queue<DataType = unknown, ResultType = unknown> {
-  on<E extends keyof QueueEvents<ResultType>>(event: E, listener: QueueListener<ResultType, E>): this;
-  once<E extends keyof QueueEvents<ResultType>>(event: E, listener: QueueListener<ResultType, E>): this;
-  off<E extends keyof QueueEvents<ResultType>>(event: E, listener: QueueListener<ResultType, E>): this;
-  addListener<E extends keyof QueueEvents<ResultType>>(event: E, listener: QueueListener<ResultType, E>): this;
-  removeListener<E extends keyof QueueEvents<ResultType>>(event: E, listener: QueueListener<ResultType, E>): this;
-  prependListener<E extends keyof QueueEvents<ResultType>>(event: E, listener: QueueListener<ResultType, E>): this;
-  prependOnceListener<E extends keyof QueueEvents<ResultType>>(event: E, listener: QueueListener<ResultType, E>): this;
+  on<E extends keyof QueueEventMap<ResultType>>(event: E, listener: QueueListener<ResultType, E>): this;
+  once<E extends keyof QueueEventMap<ResultType>>(event: E, listener: QueueListener<ResultType, E>): this;
+  off<E extends keyof QueueEventMap<ResultType>>(event: E, listener: QueueListener<ResultType, E>): this;
+  addListener<E extends keyof QueueEventMap<ResultType>>(event: E, listener: QueueListener<ResultType, E>): this;
+  removeListener<E extends keyof QueueEventMap<ResultType>>(event: E, listener: QueueListener<ResultType, E>): this;
+  prependListener<E extends keyof QueueEventMap<ResultType>>(event: E, listener: QueueListener<ResultType, E>): this;
+  prependOnceListener<E extends keyof QueueEventMap<ResultType>>(event: E, listener: QueueListener<ResultType, E>): this;
 }
 
 const FORWARDED = ['waiting', 'delayed', 'active', 'progress', 'completed', 'failed', 'stalled', 'removed', 'paused', 'resumed', 'drained', 'error'] as const;

@@ -91,7 +91,7 @@ interface Running {
  * `prev` is the state the job left. A job's 'failed' follows its FAIL (or STALL) record being durable, as does
  * 'completed'; 'stalled' is this worker finding its lease on the job taken back.
  */
-export interface WorkerEvents<DataType = unknown, ResultType = unknown> {
+export interface WorkerEventMap<DataType = unknown, ResultType = unknown> {
   /** run() has attached to the owner: claiming starts. */
   ready: [];
   active: [job: Job<DataType, ResultType>, prev: 'waiting'];
@@ -106,17 +106,17 @@ export interface WorkerEvents<DataType = unknown, ResultType = unknown> {
   closed: [];
 }
 
-type WorkerListener<D, R, E extends keyof WorkerEvents<D, R>> = (...args: WorkerEvents<D, R>[E]) => void;
+type WorkerListener<D, R, E extends keyof WorkerEventMap<D, R>> = (...args: WorkerEventMap<D, R>[E]) => void;
 
 /** Typed listeners: a misspelled event name, or a listener that takes the wrong arguments, does not compile. */
 export interface Worker<DataType = unknown, ResultType = unknown> {
-  on<E extends keyof WorkerEvents<DataType, ResultType>>(event: E, listener: WorkerListener<DataType, ResultType, E>): this;
-  once<E extends keyof WorkerEvents<DataType, ResultType>>(event: E, listener: WorkerListener<DataType, ResultType, E>): this;
-  off<E extends keyof WorkerEvents<DataType, ResultType>>(event: E, listener: WorkerListener<DataType, ResultType, E>): this;
-  addListener<E extends keyof WorkerEvents<DataType, ResultType>>(event: E, listener: WorkerListener<DataType, ResultType, E>): this;
-  removeListener<E extends keyof WorkerEvents<DataType, ResultType>>(event: E, listener: WorkerListener<DataType, ResultType, E>): this;
-  prependListener<E extends keyof WorkerEvents<DataType, ResultType>>(event: E, listener: WorkerListener<DataType, ResultType, E>): this;
-  prependOnceListener<E extends keyof WorkerEvents<DataType, ResultType>>(event: E, listener: WorkerListener<DataType, ResultType, E>): this;
+  on<E extends keyof WorkerEventMap<DataType, ResultType>>(event: E, listener: WorkerListener<DataType, ResultType, E>): this;
+  once<E extends keyof WorkerEventMap<DataType, ResultType>>(event: E, listener: WorkerListener<DataType, ResultType, E>): this;
+  off<E extends keyof WorkerEventMap<DataType, ResultType>>(event: E, listener: WorkerListener<DataType, ResultType, E>): this;
+  addListener<E extends keyof WorkerEventMap<DataType, ResultType>>(event: E, listener: WorkerListener<DataType, ResultType, E>): this;
+  removeListener<E extends keyof WorkerEventMap<DataType, ResultType>>(event: E, listener: WorkerListener<DataType, ResultType, E>): this;
+  prependListener<E extends keyof WorkerEventMap<DataType, ResultType>>(event: E, listener: WorkerListener<DataType, ResultType, E>): this;
+  prependOnceListener<E extends keyof WorkerEventMap<DataType, ResultType>>(event: E, listener: WorkerListener<DataType, ResultType, E>): this;
 }
 
 export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitter {
