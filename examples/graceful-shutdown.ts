@@ -13,7 +13,7 @@ await queue.addBulk(Array.from({ length: 20 }, (_, i) => ({ name: 'encode', data
 
 const worker = new Worker(
   'videos',
-  async (job, signal) => {
+  async (job, _token, signal) => {
     await sleep(300, undefined, { signal });
     return `encoded ${(job.data as { video: number }).video}`;
   },

@@ -13,6 +13,10 @@
  * died under it: logged as a stall, which counts an attempt, so a job that kills its thread every time ends
  * failed instead of looping).
  *
+ * Processors are called as BullMQ calls them, (job, token, signal). The token is the id of the ticket that holds
+ * the job's lease (the `ticket` the owner logged in the job's ACTIVE record, shared by the jobs claimed together,
+ * the same for the whole run while the lease file is renewed); the signal aborts on timeout, lease loss and close.
+ *
  * close() is graceful: stop asking for work, hand back claimed jobs that have not started (RELEASE: no attempt
  * counts), let running ones finish until closeTimeoutMs, then abort and hand back the rest.
  *
@@ -269,7 +273,8 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
         },
         onLog: (line) => void owner.log(job.id, line).catch((err: Error) => this.#emitError(err)),
       };
-      const outcome = await this.#runner.run(job as Job, key, meta.opts.timeout, hooks);
+      // The token is the ticket's id (header): a string already in hand.
+      const outcome = await this.#runner.run(job as Job, ticket, key, meta.opts.timeout, hooks);
       const ran = performance.now() - t0;
       this.#avgRunMs = this.#avgRunMs === undefined ? ran : this.#avgRunMs * 0.9 + ran * 0.1;
       if (this.#held.get(ticket)?.lost) return running; // the lease was taken back: the owner has already moved on
