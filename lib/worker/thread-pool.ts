@@ -35,15 +35,18 @@
  * ERR_PROCESSOR_LOAD at once, and no thread is started again. A thread that dies before `ready` after others have
  * loaded the same module is treated as a crash instead.
  *
+ * Flags: threads start under whatever flags this process was started with (thread-flags.ts).
+ *
  * Idle threads are unref()'d, so a pool with nothing to run does not keep the process alive; close() to end them.
  * Thread lists are scanned linearly: they hold at most about `threads` entries, a handful.
  */
 import assert from 'node:assert/strict';
 import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { invalidArg, SpoolError } from '../errors.js';
 import { fromWire, poolError, toWire } from './error-wire.js';
+import { startThread } from './thread-flags.js';
 import type { MainToThread, PoolJob, RunEnd, ThreadData, ThreadToMain } from './thread-protocol.js';
 
 export type { PoolJob } from './thread-protocol.js';
@@ -82,13 +85,6 @@ const DEFAULT_ABORT_GRACE_MS = 1000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Where tsc puts the thread script: beside this file, in dist/lib/worker/. */
 const ENTRY_URL = new URL('./thread-entry.js', import.meta.url);
-/**
- * Threads inherit this process's flags (loaders, --enable-source-maps…), except --input-type: it is only valid with
- * -e/stdin input, and a thread inheriting it from `node --input-type=module -e …` dies resolving its own script.
- */
-const THREAD_EXEC_ARGV = process.execArgv.filter((arg, i, all) =>
-  !arg.startsWith('--input-type') && !(i > 0 && all[i - 1] === '--input-type'));
-
 interface Run {
   readonly id: number;
   readonly job: PoolJob;
@@ -318,9 +314,8 @@ export class ThreadPool {
   // threads
 
   #spawn(): PoolThread {
-    const worker = new Worker(ENTRY_URL, {
+    const worker = startThread(ENTRY_URL, {
       workerData: this.#threadData,
-      execArgv: THREAD_EXEC_ARGV,
       resourceLimits: this.#opts.maxHeapMb === undefined ? undefined : { maxOldGenerationSizeMb: this.#opts.maxHeapMb },
     });
     let markExited!: () => void;
