@@ -1,6 +1,7 @@
 /**
  * Graceful shutdown on SIGINT / SIGTERM: stop claiming, let running jobs finish (up to closeTimeoutMs), hand the
- * rest back without counting an attempt, checkpoint, release the lock. Run it and press Ctrl-C, or:
+ * rest back without counting an attempt, checkpoint, release the lock. A running Worker keeps the process alive
+ * (waiting for more work once the queue is empty) until it is closed. Run it and press Ctrl-C, or:
  *   node dist/examples/graceful-shutdown.js --self-test   (sends itself SIGTERM after a moment)
  */
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,6 +21,7 @@ const worker = new Worker(
   { dir, concurrency: 2, closeTimeoutMs: 10_000 },
 );
 worker.on('completed', (job) => console.log(`finished ${job.id}`));
+worker.on('drained', () => console.log('queue empty: waiting for more work; press Ctrl-C to stop'));
 
 let stopping = false;
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {

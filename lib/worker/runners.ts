@@ -7,6 +7,10 @@
  * job's lease (worker.ts), a string the Worker already has. A processor that declares fewer than three parameters
  * (and, inline, has no timeout) gets the shared NEVER_ABORTED signal instead of an AbortController of its own.
  *
+ * Loading: run() waits for load() before it claims anything. Inline there is nothing to load; the pool runner
+ * starts one thread and waits for the processor module to import in it (ThreadPool.load), so a module that throws
+ * at import, or exports no processor, is found before any job is spent on it.
+ *
  * Inline timeouts: a job past its timeout has its signal aborted and is settled at once as 'timeout'. A processor
  * on this thread cannot be stopped by force, so if it ignores the signal it runs on in the background and its
  * eventual result is dropped. Processors that may hang belong in threads, where the pool terminates them.
@@ -23,6 +27,8 @@ export type ProcessorMap = Record<string, Processor>;
 
 export interface Runner {
   readonly capacity: number;
+  /** Resolves once jobs can run (the processor module has loaded); rejects with ERR_PROCESSOR_LOAD if they never can. */
+  load(): Promise<void>;
   /** Runs one job; `token` is the processor's second argument, `runKey` names this run for abort(). */
   run(job: Job, token: string, runKey: string, timeoutMs: number | undefined, hooks: RunHooks): Promise<RunOutcome>;
   /** Aborts one run, by the runKey its PoolJob carried (or its job id when it had none). */
@@ -38,6 +44,10 @@ export class InlineRunner implements Runner {
   constructor(processor: Processor | ProcessorMap, concurrency: number) {
     this.#processor = processor;
     this.capacity = concurrency;
+  }
+
+  load(): Promise<void> {
+    return Promise.resolve();
   }
 
   run(job: Job, token: string, runKey: string, timeoutMs: number | undefined): Promise<RunOutcome> {
@@ -92,6 +102,10 @@ export class PoolRunner implements Runner {
 
   get capacity(): number {
     return this.#pool.capacity;
+  }
+
+  load(): Promise<void> {
+    return this.#pool.load();
   }
 
   run(job: Job, token: string, runKey: string, timeoutMs: number | undefined, hooks: RunHooks): Promise<RunOutcome> {

@@ -12,7 +12,7 @@ import { Worker, type WorkerOptions } from 'node:worker_threads';
  * threads included, anyway. So flags are given explicitly only to leave out --input-type: it is only valid with
  * -e/stdin input, and a thread inheriting it from `node --input-type=module -e …` dies resolving its own script.
  * Then the rest (loaders, --conditions, --enable-source-maps…) is passed on, minus what Node names as refused at
- * the first spawn (startThread); if it still refuses, the spawn throws.
+ * the first spawn (startThread); if it still refuses, the spawn throws, which the pool treats as a load failure.
  */
 let threadExecArgv: string[] | undefined = (() => {
   const kept = process.execArgv.filter((arg, i, all) => !arg.startsWith('--input-type') && !(i > 0 && all[i - 1] === '--input-type'));

@@ -3,9 +3,9 @@
  * written as types, and the job object a processor module is handed.
  *
  * Conversation of one thread
- *   spawn, workerData = ThreadData
+ *   spawn, workerData = ThreadData   the first thread at load() (Worker.run), before any job is claimed
  *   thread → ready                   the processor module imported and exports a processor
- *          | load-failed             it did not; the pool terminates the thread and fails every job
+ *          | load-failed             it did not; the pool terminates the thread, rejects load() and fails every job
  *   main   → runs [(runId, job)…]    only after ready; many may be in flight, up to the pool's concurrency
  *   thread → progress / log (runId)  in the order the processor called them, always before that run's end
  *   thread → ends [done | failed…]   exactly one end per run, the last message about that run
