@@ -1,6 +1,7 @@
 /**
  * Graceful shutdown on SIGINT / SIGTERM: stop claiming, let running jobs finish (up to closeTimeoutMs), hand the
- * rest back without counting an attempt, checkpoint, release the lock. Run it and press Ctrl-C, or:
+ * rest back without counting an attempt, checkpoint, release the lock. A running Worker keeps the process alive
+ * (waiting for more work once the queue is empty) until it is closed. Run it and press Ctrl-C, or:
  *   node dist/examples/graceful-shutdown.js --self-test   (sends itself SIGTERM after a moment)
  */
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,13 +14,14 @@ await queue.addBulk(Array.from({ length: 20 }, (_, i) => ({ name: 'encode', data
 
 const worker = new Worker(
   'videos',
-  async (job, signal) => {
+  async (job, _token, signal) => {
     await sleep(300, undefined, { signal });
     return `encoded ${(job.data as { video: number }).video}`;
   },
   { dir, concurrency: 2, closeTimeoutMs: 10_000 },
 );
 worker.on('completed', (job) => console.log(`finished ${job.id}`));
+worker.on('drained', () => console.log('queue empty: waiting for more work; press Ctrl-C to stop'));
 
 let stopping = false;
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {

@@ -41,7 +41,8 @@ export const ERROR_CODES = {
   /** The worker_thread running a job died: process.exit, an uncaught error, out of memory, or a neighbouring job
    *  that ignored its abort got the thread terminated. The job counts as stalled. */
   ERR_THREAD_CRASHED: 'ERR_THREAD_CRASHED',
-  /** A processor module could not be loaded in a worker thread. */
+  /** A processor module does not exist (refused when the Worker is made), or could not be loaded in a worker
+   *  thread: it threw at import, exports no processor, or no thread could be spawned to load it. */
   ERR_PROCESSOR_LOAD: 'ERR_PROCESSOR_LOAD',
   /** A second Queue or Worker on a queue already open in this process asks for options that shape its owner
    *  (durability, encryption, compression, segment size, leases…) differently from those it was opened with. */

@@ -3,7 +3,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 
-export default async function sendEmail(job: { id: string; data: { to: string } }, signal: AbortSignal) {
+export default async function sendEmail(job: { id: string; data: { to: string } }, _token: string, signal: AbortSignal) {
   await sleep(5, undefined, { signal }); // pretend to talk to an SMTP server; honours timeouts
   return { to: job.data.to, messageId: `<${job.id}@example.com>` };
 }

@@ -92,6 +92,11 @@ export class Job<DataType = unknown, ReturnType = unknown> {
   async log(line: string): Promise<number> {
     if (typeof line !== 'string') throw new SpoolError('ERR_INVALID_ARG', 'a log line must be a string');
     await this.#owner.log(this.id, line);
+    return this.logCount;
+  }
+
+  /** Lines in the job's log now (what log() resolves with); a thread's job.log() counts up from it. */
+  get logCount(): number {
     return this.#owner.table.jobs.get(this.id)?.logPtrs?.length ?? 0;
   }
 

@@ -5,7 +5,7 @@
  */
 export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
 
-/** Whether `fn` declares a second parameter, the signal. */
+/** Whether `fn` declares a third parameter, the signal: processors are called as BullMQ calls them, (job, token, signal). */
 export function takesSignal(fn: (...args: never[]) => unknown): boolean {
-  return fn.length >= 2;
+  return fn.length >= 3;
 }

@@ -3,6 +3,14 @@
  * hands jobs to worker_threads (thread-pool.ts). Both settle every run with a RunOutcome and never reject, so the
  * Worker has one path for every way a job can end.
  *
+ * Processors are called as BullMQ calls them, (job, token, signal): `token` is the id of the ticket that holds the
+ * job's lease (worker.ts), a string the Worker already has. A processor that declares fewer than three parameters
+ * (and, inline, has no timeout) gets the shared NEVER_ABORTED signal instead of an AbortController of its own.
+ *
+ * Loading: run() waits for load() before it claims anything. Inline there is nothing to load; the pool runner
+ * starts one thread and waits for the processor module to import in it (ThreadPool.load), so a module that throws
+ * at import, or exports no processor, is found before any job is spent on it.
+ *
  * Inline timeouts: a job past its timeout has its signal aborted and is settled at once as 'timeout'. A processor
  * on this thread cannot be stopped by force, so if it ignores the signal it runs on in the background and its
  * eventual result is dropped. Processors that may hang belong in threads, where the pool terminates them.
@@ -13,13 +21,16 @@ import { ThreadPool, type RunHooks, type RunOutcome } from './thread-pool.js';
 import type { Job } from '../queue/job.js';
 import { NEVER_ABORTED, takesSignal } from './never-signal.js';
 
-export type Processor<D = unknown, R = unknown> = (job: Job<D, R>, signal: AbortSignal) => Promise<R> | R;
+/** As BullMQ's: `token` is the id of the ticket holding the job's lease; `signal` aborts on timeout, lease loss, close. */
+export type Processor<D = unknown, R = unknown> = (job: Job<D, R>, token: string, signal: AbortSignal) => Promise<R> | R;
 export type ProcessorMap = Record<string, Processor>;
 
 export interface Runner {
   readonly capacity: number;
-  /** Runs one job; `runKey` names this run for abort(). */
-  run(job: Job, runKey: string, timeoutMs: number | undefined, hooks: RunHooks): Promise<RunOutcome>;
+  /** Resolves once jobs can run (the processor module has loaded); rejects with ERR_PROCESSOR_LOAD if they never can. */
+  load(): Promise<void>;
+  /** Runs one job; `token` is the processor's second argument, `runKey` names this run for abort(). */
+  run(job: Job, token: string, runKey: string, timeoutMs: number | undefined, hooks: RunHooks): Promise<RunOutcome>;
   /** Aborts one run, by the runKey its PoolJob carried (or its job id when it had none). */
   abort(runKey: string, reason: Error): void;
   close(graceMs: number): Promise<void>;
@@ -35,13 +46,17 @@ export class InlineRunner implements Runner {
     this.capacity = concurrency;
   }
 
-  run(job: Job, runKey: string, timeoutMs: number | undefined): Promise<RunOutcome> {
+  load(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  run(job: Job, token: string, runKey: string, timeoutMs: number | undefined): Promise<RunOutcome> {
     const fn = typeof this.#processor === 'function' ? this.#processor : this.#processor[job.name];
     // A processor that takes no signal and has no timeout gets the shared NEVER_ABORTED (never-signal.ts).
     const controller = fn && (takesSignal(fn) || timeoutMs !== undefined) ? new AbortController() : undefined;
     // Nothing to abort and no timer: one async call, a fraction of the promises and closures of the path below
     // (the common case; it runs once per job).
-    if (fn && !controller && timeoutMs === undefined) return callQuietly(fn, job);
+    if (fn && !controller && timeoutMs === undefined) return callQuietly(fn, job, token);
     if (controller) this.#controllers.set(runKey, controller);
     return new Promise<RunOutcome>((resolve) => {
       let timer: NodeJS.Timeout | undefined;
@@ -61,7 +76,7 @@ export class InlineRunner implements Runner {
         return settle({ kind: 'failed', error: new SpoolError('ERR_NO_HANDLER', `no processor for jobs named '${job.name}'`) });
       }
       Promise.resolve()
-        .then(() => fn(job, controller?.signal ?? NEVER_ABORTED))
+        .then(() => fn(job, token, controller?.signal ?? NEVER_ABORTED))
         .then(
           (result) => settle({ kind: 'completed', result }),
           (err: unknown) => settle({ kind: 'failed', error: asError(err) }),
@@ -89,10 +104,17 @@ export class PoolRunner implements Runner {
     return this.#pool.capacity;
   }
 
-  run(job: Job, runKey: string, timeoutMs: number | undefined, hooks: RunHooks): Promise<RunOutcome> {
+  load(): Promise<void> {
+    return this.#pool.load();
+  }
+
+  run(job: Job, token: string, runKey: string, timeoutMs: number | undefined, hooks: RunHooks): Promise<RunOutcome> {
     const wire: PoolJob = {
       id: job.id,
       runKey,
+      token,
+      queueName: job.queueName,
+      logCount: job.logCount,
       name: job.name,
       data: job.data,
       opts: { ...job.opts },
@@ -114,10 +136,10 @@ export class PoolRunner implements Runner {
 }
 
 /** Runs the processor in a later microtask (never inside the caller's loop, as the path with a timer does). */
-async function callQuietly(fn: Processor, job: Job): Promise<RunOutcome> {
+async function callQuietly(fn: Processor, job: Job, token: string): Promise<RunOutcome> {
   await undefined;
   try {
-    return { kind: 'completed', result: await fn(job, NEVER_ABORTED) };
+    return { kind: 'completed', result: await fn(job, token, NEVER_ABORTED) };
   } catch (err) {
     return { kind: 'failed', error: asError(err) };
   }

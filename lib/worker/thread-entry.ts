@@ -125,7 +125,7 @@ async function runJob(runId: number, wire: PoolJob): Promise<void> {
       controllers.set(runId, controller);
       signal = controller.signal;
     }
-    result = await processor(makeJob(runId, wire), signal);
+    result = await processor(makeJob(runId, wire), wire.token ?? '', signal);
   } catch (err) {
     end({ type: 'failed', runId, error: toWire(err) });
     return;
@@ -136,9 +136,13 @@ async function runJob(runId: number, wire: PoolJob): Promise<void> {
 }
 
 function makeJob(runId: number, wire: PoolJob): ThreadJob {
+  // The inline Job's log() resolves with the job's line count; here the count starts from what the job had when
+  // it was handed over and counts this run's lines (the main thread logs them in the order they were posted).
+  let lines = wire.logCount ?? 0;
   const job: ThreadJob = {
     id: wire.id,
     name: wire.name,
+    queueName: wire.queueName ?? '',
     data: wire.data,
     opts: wire.opts,
     attemptsMade: wire.attemptsMade,
@@ -156,6 +160,7 @@ function makeJob(runId: number, wire: PoolJob): ThreadJob {
     },
     async log(line) {
       post({ type: 'log', runId, line: String(line) });
+      return ++lines;
     },
   };
   return job;

@@ -6,11 +6,11 @@
  * queues, logs, leases or retries: the Worker above decides what an outcome means. The thread side is
  * thread-entry.ts; the messages between the two are thread-protocol.ts.
  *
- * Threads start lazily: the first job spawns the first thread, and a job that finds every live thread busy spawns
- * another while there are fewer than `threads`. An idle Worker costs no threads, and a processor module that fails
- * to load is reported through the first job instead of from a constructor that cannot be awaited. Dispatch goes
- * to the least-loaded live thread. At most `capacity` (threads × concurrency) runs are assigned at once; further
- * run() calls wait in a FIFO until a slot frees.
+ * Threads start on demand: load() (which Worker.run calls before it claims anything) starts the first thread and
+ * resolves once the processor module has imported in it, so a module that fails to load is found before any job is
+ * spent on it; without load() the first job starts it. A job that finds every live thread busy spawns another while
+ * there are fewer than `threads`. Dispatch goes to the least-loaded live thread. At most `capacity` (threads ×
+ * concurrency) runs are assigned at once; further run() calls wait in a FIFO until a slot frees.
  *
  * A run: run() → queued (only when the pool is full) → assigned to a thread → posted once the thread is ready,
  * which starts its timeout clock, so thread start-up and the module's import never count against a job →
@@ -31,19 +31,25 @@
  *
  * Replacement and loading: a dead or recycled thread is dropped and the next dispatch spawns a new one, so there is
  * no respawn without a job to run. A module that fails to load (the thread says `load-failed`, or dies before
- * `ready` while no thread ever got ready) fails the pool for good: every queued and later job fails with
+ * `ready` while no thread ever got ready), or a thread that cannot be spawned at all (new Worker throws), fails the
+ * pool for good: load() rejects, `onLoadFailure` is called once, every queued and later job fails with
  * ERR_PROCESSOR_LOAD at once, and no thread is started again. A thread that dies before `ready` after others have
  * loaded the same module is treated as a crash instead.
  *
- * Idle threads are unref()'d, so a pool with nothing to run does not keep the process alive; close() to end them.
+ * Flags: threads start under whatever flags this process was started with (thread-flags.ts).
+ *
+ * Idle threads are unref()'d, so a pool with nothing to run does not keep the process alive (a running Worker
+ * holds the process itself); close() to end them. A thread is ref'd while it loads, so `await pool.load()` is
+ * seen through even in a process with nothing else to do.
  * Thread lists are scanned linearly: they hold at most about `threads` entries, a handful.
  */
 import assert from 'node:assert/strict';
 import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { invalidArg, SpoolError } from '../errors.js';
 import { fromWire, poolError, toWire } from './error-wire.js';
+import { startThread } from './thread-flags.js';
 import type { MainToThread, PoolJob, RunEnd, ThreadData, ThreadToMain } from './thread-protocol.js';
 
 export type { PoolJob } from './thread-protocol.js';
@@ -75,6 +81,9 @@ export interface ThreadPoolOptions {
   /** How long a job whose signal was aborted (timeout or abort()) may take to stop before its thread is
    *  terminated. Default 1000. */
   abortGraceMs?: number;
+  /** Called once, synchronously, when the pool fails for good (see Replacement and loading), before the runs it
+   *  fails are resolved. Must not throw. */
+  onLoadFailure?(error: SpoolError): void;
 }
 
 const DEFAULT_ABORT_GRACE_MS = 1000;
@@ -82,13 +91,6 @@ const DEFAULT_ABORT_GRACE_MS = 1000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Where tsc puts the thread script: beside this file, in dist/lib/worker/. */
 const ENTRY_URL = new URL('./thread-entry.js', import.meta.url);
-/**
- * Threads inherit this process's flags (loaders, --enable-source-maps…), except --input-type: it is only valid with
- * -e/stdin input, and a thread inheriting it from `node --input-type=module -e …` dies resolving its own script.
- */
-const THREAD_EXEC_ARGV = process.execArgv.filter((arg, i, all) =>
-  !arg.startsWith('--input-type') && !(i > 0 && all[i - 1] === '--input-type'));
-
 interface Run {
   readonly id: number;
   readonly job: PoolJob;
@@ -126,6 +128,7 @@ interface PoolThread {
 }
 
 interface ResolvedOptions {
+  onLoadFailure: ((error: SpoolError) => void) | undefined;
   threads: number;
   concurrency: number;
   maxJobsPerThread: number | undefined;
@@ -147,10 +150,13 @@ export class ThreadPool {
   #closing = false;
   #closed: Promise<void> | undefined;
   #idleWaiters: Array<() => void> = [];
+  /** load() callers waiting for the first `ready` (or the load failure, or close). */
+  #loadWaiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
 
   constructor(opts: ThreadPoolOptions) {
     this.#threadData = { processorUrl: processorHref(opts?.processor) };
     this.#opts = {
+      onLoadFailure: opts.onLoadFailure,
       threads: positiveInt(opts.threads, 'threads'),
       concurrency: positiveInt(opts.concurrency, 'concurrency'),
       maxJobsPerThread: opts.maxJobsPerThread === undefined ? undefined : positiveInt(opts.maxJobsPerThread, 'maxJobsPerThread'),
@@ -177,6 +183,23 @@ export class ThreadPool {
   /** Threads spawned over the pool's life. Climbing while jobs do not complete means a crash loop. */
   get threadsStarted(): number {
     return this.#threadsStarted;
+  }
+
+  /**
+   * Starts a thread, unless one is live already, and resolves once the processor module has loaded in some thread
+   * (its `ready`). Rejects with ERR_PROCESSOR_LOAD when the module does not load or no thread can be started (the
+   * pool has then failed for good, header), and with ERR_CLOSED when the pool closes first.
+   */
+  load(): Promise<void> {
+    if (this.#loadError !== undefined) return Promise.reject(this.#loadFailureError());
+    if (this.#closing) return Promise.reject(new SpoolError('ERR_CLOSED', 'the thread pool is closed'));
+    if (this.#anyReady) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.#loadWaiters.push({ resolve, reject });
+      let live = false;
+      for (const thread of this.#threads) if (!thread.dead) live = true;
+      if (!live) this.#spawn(); // a spawn that throws fails the load, which rejects this waiter
+    });
   }
 
   /**
@@ -226,6 +249,7 @@ export class ThreadPool {
     if (this.#closed) return this.#closed;
     const graceMs = opts.graceMs === undefined ? undefined : nonNegative(opts.graceMs, 'graceMs');
     this.#closing = true;
+    for (const waiter of this.#loadWaiters.splice(0)) waiter.reject(new SpoolError('ERR_CLOSED', 'the thread pool closed before its processor loaded'));
     for (const run of this.#queue.splice(0)) {
       this.#settle(run, { kind: 'crashed', error: poolError('ERR_CLOSED', `the thread pool closed before job ${run.job.id} started`) });
     }
@@ -246,13 +270,16 @@ export class ThreadPool {
 
   /** Assigns queued runs to threads while there is capacity. */
   #drain(): void {
-    while (this.#queue.length > 0 && this.#running < this.capacity && !this.#closing) {
-      this.#assign(this.#queue.shift()!, this.#pickThread());
+    while (this.#queue.length > 0 && this.#running < this.capacity && !this.#closing && this.#loadError === undefined) {
+      const thread = this.#pickThread();
+      if (thread === undefined) return; // no thread could be spawned: #failLoad has failed the queue
+      this.#assign(this.#queue.shift()!, thread);
     }
   }
 
-  /** The least-loaded live thread with a free slot, or a new thread when none is idle and there is room. */
-  #pickThread(): PoolThread {
+  /** The least-loaded live thread with a free slot, or a new thread when none is idle and there is room (undefined
+   *  when that spawn failed). */
+  #pickThread(): PoolThread | undefined {
     let best: PoolThread | undefined;
     let live = 0;
     for (const thread of this.#threads) {
@@ -317,12 +344,19 @@ export class ThreadPool {
 
   // threads
 
-  #spawn(): PoolThread {
-    const worker = new Worker(ENTRY_URL, {
-      workerData: this.#threadData,
-      execArgv: THREAD_EXEC_ARGV,
-      resourceLimits: this.#opts.maxHeapMb === undefined ? undefined : { maxOldGenerationSizeMb: this.#opts.maxHeapMb },
-    });
+  /** A new thread; undefined when none can be started (new Worker threw): that fails the pool like a load failure. */
+  #spawn(): PoolThread | undefined {
+    let worker: Worker;
+    try {
+      worker = startThread(ENTRY_URL, {
+        workerData: this.#threadData,
+        resourceLimits: this.#opts.maxHeapMb === undefined ? undefined : { maxOldGenerationSizeMb: this.#opts.maxHeapMb },
+      });
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      this.#failLoad({ message: `cannot start a worker thread for processor ${this.#threadData.processorUrl}: ${why}`, cause: err });
+      return undefined;
+    }
     let markExited!: () => void;
     const thread: PoolThread = {
       worker, exited: new Promise((resolve) => (markExited = resolve)), runs: new Map(), assigned: 0,
@@ -346,6 +380,8 @@ export class ThreadPool {
     if (msg.type === 'ready') {
       thread.ready = this.#anyReady = true;
       for (const run of thread.runs.values()) this.#post(run);
+      if (thread.runs.size === 0 && !this.#closing) thread.worker.unref(); // started by load(): idle now
+      for (const waiter of this.#loadWaiters.splice(0)) waiter.resolve();
       return;
     }
     if (msg.type === 'load-failed') {
@@ -401,7 +437,12 @@ export class ThreadPool {
   }
 
   #failLoad(why: { message: string; cause?: unknown }): void {
-    this.#loadError ??= why;
+    if (this.#loadError === undefined) {
+      this.#loadError = why;
+      const error = this.#loadFailureError();
+      for (const waiter of this.#loadWaiters.splice(0)) waiter.reject(error);
+      if (this.#opts.onLoadFailure) callHook(() => this.#opts.onLoadFailure!(error));
+    }
     for (const thread of this.#threads) {
       if (!thread.ready && !thread.dead) this.#kill(thread, () => this.#loadFailure());
     }
@@ -410,8 +451,12 @@ export class ThreadPool {
 
   /** A fresh error per job (callers may decorate theirs), all with the one cause. */
   #loadFailure(): RunOutcome {
+    return { kind: 'failed', error: this.#loadFailureError() };
+  }
+
+  #loadFailureError(): SpoolError {
     const { message, cause } = this.#loadError!;
-    return { kind: 'failed', error: poolError('ERR_PROCESSOR_LOAD', message, cause === undefined ? undefined : { cause }) };
+    return poolError('ERR_PROCESSOR_LOAD', message, cause === undefined ? undefined : { cause });
   }
 
   // timeouts, aborts, outcomes

@@ -3,9 +3,9 @@
  * written as types, and the job object a processor module is handed.
  *
  * Conversation of one thread
- *   spawn, workerData = ThreadData
+ *   spawn, workerData = ThreadData   the first thread at load() (Worker.run), before any job is claimed
  *   thread → ready                   the processor module imported and exports a processor
- *          | load-failed             it did not; the pool terminates the thread and fails every job
+ *          | load-failed             it did not; the pool terminates the thread, rejects load() and fails every job
  *   main   → runs [(runId, job)…]    only after ready; many may be in flight, up to the pool's concurrency
  *   thread → progress / log (runId)  in the order the processor called them, always before that run's end
  *   thread → ends [done | failed…]   exactly one end per run, the last message about that run
@@ -33,6 +33,13 @@ export interface PoolJob {
   id: string;
   /** Names this run for abort() when one job may run twice at once (the Worker's ticket + id); default: id. */
   runKey?: string;
+  /** The processor's second argument, BullMQ's token: the Worker passes the id of the ticket holding the job's
+   *  lease (worker.ts). Default ''. */
+  token?: string;
+  /** The job's queue, for `job.queueName` in the thread. Default ''. */
+  queueName?: string;
+  /** Lines already in the job's log; the thread's `job.log()` counts up from it (default 0). */
+  logCount?: number;
   name: string;
   data: unknown;
   opts: Record<string, unknown>;
@@ -75,6 +82,7 @@ export type ThreadToMain = ReadyMessage | LoadFailedMessage | ProgressMessage | 
 export interface ThreadJob {
   readonly id: string;
   readonly name: string;
+  readonly queueName: string;
   readonly data: unknown;
   readonly opts: Record<string, unknown>;
   readonly attemptsMade: number;
@@ -83,12 +91,14 @@ export interface ThreadJob {
   /** The last value given to updateProgress (or the progress of an earlier attempt). */
   progress: number | object;
   updateProgress(progress: number | object): Promise<void>;
-  log(line: string): Promise<void>;
+  /** Adds a line to the job's log; resolves with the job's number of lines, as the inline Job's log() does. */
+  log(line: string): Promise<number>;
 }
 
 /**
  * What a processor module exports: a default export or a named export `process` that is a ThreadProcessor, or a
- * default export that is a map of them by job name.
+ * default export that is a map of them by job name. Called as BullMQ calls a processor, (job, token, signal); one
+ * that declares fewer than three parameters gets the shared NEVER_ABORTED signal (never-signal.ts).
  */
-export type ThreadProcessor = (job: ThreadJob, signal: AbortSignal) => unknown;
+export type ThreadProcessor = (job: ThreadJob, token: string, signal: AbortSignal) => unknown;
 export type ThreadProcessorMap = Record<string, ThreadProcessor>;

@@ -13,6 +13,24 @@
  * died under it: logged as a stall, which counts an attempt, so a job that kills its thread every time ends
  * failed instead of looping).
  *
+ * Processors are called as BullMQ calls them, (job, token, signal). The token is the id of the ticket that holds
+ * the job's lease (the `ticket` the owner logged in the job's ACTIVE record, shared by the jobs claimed together,
+ * the same for the whole run while the lease file is renewed); the signal aborts on timeout, lease loss and close.
+ *
+ * Lifecycle: constructed → run() (autorun calls it) → starting: the queue opens (Owner) and the runner loads (a
+ * module processor imports in one thread, ThreadPool.load) → running: attached to the owner's desk, claiming →
+ * close() → closed. From run() until close() resolves the Worker holds exactly one ref'd handle (an idle timer),
+ * so a process with nothing but a Worker waits for work, and delayed and backed-off jobs run, as BullMQ users
+ * expect; a Queue alone holds nothing, and a closed Worker lets the process exit. Nothing is claimed before both
+ * the queue is open and the processor has loaded.
+ *
+ * Failure to start (the queue cannot open: ERR_LOCKED, ERR_IO…; the module does not exist, throws at import,
+ * exports no processor, or no thread can be spawned: ERR_PROCESSOR_LOAD) is fatal: the Worker claims nothing,
+ * rejects run() and waitUntilReady(), emits 'error' once, and closes itself (isRunning false, the process may
+ * exit). A pool that fails for good later (a replacement thread cannot be spawned, its module no longer loads) is
+ * handled the same way, and the jobs that failed only because of it are handed back, no attempt counted. Errors
+ * with no 'error' listener are written to stderr (console.error) instead of thrown from a timer.
+ *
  * close() is graceful: stop asking for work, hand back claimed jobs that have not started (RELEASE: no attempt
  * counts), let running ones finish until closeTimeoutMs, then abort and hand back the rest.
  *
@@ -29,7 +47,9 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { SpoolError, invalidArg } from '../errors.js';
 import type { WireError } from '../store/events.js';
 import type { JobMeta } from '../store/job-table.js';
@@ -65,6 +85,10 @@ const LOOKAHEAD_MS = 4;
 const MAX_LOOKAHEAD = 256;
 
 const NO_HOOKS: RunHooks = { onProgress: () => undefined, onLog: () => undefined };
+
+/** The keep-alive timer's period: it only holds the process, so as long as a timer may be. */
+const KEEP_ALIVE_MS = 2 ** 31 - 1;
+const noop = (): void => undefined;
 
 interface Held {
   takenName: string;
@@ -133,7 +157,13 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
   readonly #held = new Map<string, Held>();
   readonly #port: WorkerPort;
   #renewTimer: NodeJS.Timeout | undefined;
+  /** The one ref'd handle of a running Worker (header: Lifecycle): set by run(), cleared when close() ends. */
+  #keepAlive: NodeJS.Timeout | undefined;
   #started = false;
+  /** run()'s start: open, load, attach. */
+  #starting: Promise<void> | undefined;
+  /** Why the Worker could not start or go on (header: Failure to start); set once. */
+  #failure: Error | undefined;
   #closing: Promise<void> | undefined;
   #idleWaiters: Array<() => void> = [];
   readonly #pendingEvents = new Set<Promise<unknown>>();
@@ -158,6 +188,7 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
       const threads = intIn(opts.threads, 'threads', 1, 1024, 1);
       // A relative path is taken from the current directory, as node would for a script path.
       const module = typeof processor === 'string' && !processor.startsWith('file:') ? path.resolve(processor) : processor;
+      refuseMissingModule(module);
       this.#runner = new PoolRunner(
         new ThreadPool({
           processor: module,
@@ -166,6 +197,7 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
           maxJobsPerThread: opts.maxJobsPerThread,
           maxHeapMb: opts.maxHeapMb,
           abortGraceMs: opts.abortGraceMs,
+          onLoadFailure: (err) => this.#fail(err),
         }),
       );
     } else if (typeof processor === 'function' || (processor && typeof processor === 'object')) {
@@ -187,22 +219,47 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
       o.on('error', this.#onOwnerError);
       return o;
     });
-    this.#ownerP.catch((err: Error) => this.#emitError(err));
-    // A queue that cannot open (ERR_LOCKED…) is reported once, through 'error' above and waitUntilReady(); the
-    // autorun's own rejection would otherwise be unhandled and end the process.
+    // A queue that cannot open (ERR_LOCKED…) is fatal whether or not run() was called: reported once (#fail).
+    this.#ownerP.catch((err: Error) => this.#fail(err));
+    // The autorun's rejection is the failure #fail has reported; unhandled, it would end the process.
     if (opts.autorun !== false) this.run().catch(() => undefined);
   }
 
-  /** Resolves once the queue is open. */
+  /**
+   * Resolves once the queue is open and, after run(), the processor has loaded. Rejects with the reason the Worker
+   * cannot start (header: Failure to start).
+   */
   async waitUntilReady(): Promise<void> {
     await this.#ownerP;
+    if (this.#starting) await this.#starting;
+    if (this.#failure) throw this.#failure;
   }
 
-  /** Starts claiming and processing (autorun does this for you). */
-  async run(): Promise<void> {
-    if (this.#started || this.#closing) return;
-    this.#started = true;
-    const owner = await this.#ownerP;
+  /**
+   * Starts claiming and processing (autorun does this for you). Resolves once the Worker is claiming (at once if
+   * it already is, or is closing); rejects if it cannot start, with the reason it also emitted as 'error'.
+   */
+  run(): Promise<void> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    if (this.#closing) return Promise.resolve();
+    if (!this.#started) {
+      this.#started = true;
+      this.#keepAlive = setInterval(noop, KEEP_ALIVE_MS);
+      this.#starting = this.#begin();
+    }
+    return this.#starting!;
+  }
+
+  async #begin(): Promise<void> {
+    let owner: Owner;
+    try {
+      // Both before the first claim: a module that cannot load must not spend an attempt of any job.
+      [owner] = await Promise.all([this.#ownerP, this.#runner.load()]);
+    } catch (err) {
+      if (this.#closing && !this.#failure) return; // closed while starting: the pool's ERR_CLOSED is no failure
+      this.#fail(err as Error);
+      throw this.#failure;
+    }
     if (this.#closing) return;
     owner.attach(this.#port);
     const leaseMs = owner.opts.leaseMs;
@@ -210,6 +267,14 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
     this.#renewTimer.unref();
     this.emit('ready');
     this.#pump();
+  }
+
+  /** Fatal (header: Failure to start): reported once, then the Worker closes itself. */
+  #fail(err: Error): void {
+    if (this.#failure) return;
+    this.#failure = err;
+    this.#emitError(err);
+    void this.close().catch((closeErr: Error) => this.#emitError(closeErr));
   }
 
   get isRunning(): boolean {
@@ -301,10 +366,17 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
         },
         onLog: (line) => void owner.log(job.id, line).catch((err: Error) => this.#emitError(err)),
       };
-      const outcome = await this.#runner.run(job as Job, key, meta.opts.timeout, hooks);
+      // The token is the ticket's id (header): a string already in hand.
+      const outcome = await this.#runner.run(job as Job, ticket, key, meta.opts.timeout, hooks);
       const ran = performance.now() - t0;
       this.#avgRunMs = this.#avgRunMs === undefined ? ran : this.#avgRunMs * 0.9 + ran * 0.1;
       if (this.#held.get(ticket)?.lost) return running; // the lease was taken back: the owner has already moved on
+      if (this.#failure !== undefined && outcome.kind === 'failed' && (outcome.error as { code?: unknown }).code === 'ERR_PROCESSOR_LOAD') {
+        // The pool failed for good under it (header: Failure to start): the job never ran, hand it back unspent.
+        this.#settleLocal(ticket, tj.id);
+        await owner.release(ticket, tj.id, tj.attempt);
+        return running;
+      }
       const reported = this.#report(owner, ticket, tj, meta, job, outcome);
       if (reported) await reported;
     } catch (err) {
@@ -461,8 +533,13 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
     else void Promise.all(this.#pendingEvents).then(() => this.emit('drained'));
   };
 
+  /**
+   * 'error' to the listeners; with none, one line on stderr: an error must not vanish, and must not be thrown from
+   * a timer (an EventEmitter's default) and end the app over something spoolq has dealt with.
+   */
   #emitError(err: Error): void {
     if (this.listenerCount('error') > 0) this.emit('error', err);
+    else console.error(`spoolq: worker on queue '${this.name}': ${(err as { code?: unknown }).code ?? err.name}: ${err.message}`);
   }
 
   /** Graceful: stop claiming, hand back unstarted jobs, let running ones finish until closeTimeoutMs. */
@@ -499,7 +576,7 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
       await Promise.all(this.#pendingEvents);
       await releaseOwner(this.#key);
       this.emit('closed');
-    })();
+    })().finally(() => clearInterval(this.#keepAlive)); // last, whatever happened: the process may exit from here
     return this.#closing;
   }
 }
@@ -519,6 +596,20 @@ function checkResult(result: unknown, maxBytes: number): string | SpoolError {
   const bytes = json.length * 3 <= maxBytes ? json.length : Buffer.byteLength(json);
   if (bytes > maxBytes) return new SpoolError('ERR_TOO_LARGE', `the job's result of ${bytes} bytes is over maxDataBytes (${maxBytes})`);
   return json;
+}
+
+/**
+ * A processor module that does not exist is refused when the Worker is made (ERR_PROCESSOR_LOAD), not found out at
+ * run(). Only file: URLs are checked here; ThreadPool refuses other schemes.
+ */
+function refuseMissingModule(module: string | URL): void {
+  let file: string;
+  try {
+    file = module instanceof URL || module.startsWith('file:') ? fileURLToPath(module) : module;
+  } catch {
+    return; // not a file: URL (http:…): ThreadPool refuses it with ERR_INVALID_ARG, the clearer error
+  }
+  if (!existsSync(file)) throw new SpoolError('ERR_PROCESSOR_LOAD', `processor module ${file} does not exist`);
 }
 
 /** The key of one run of a job: its ticket and its id. */

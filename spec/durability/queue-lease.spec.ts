@@ -127,7 +127,7 @@ describe('expired leases', () => {
     const started = deferred();
     const firstStopped = deferred<unknown>();
     const secondSignal = deferred<AbortSignal>();
-    const worker = s.worker('q', async (j: Job, signal: AbortSignal) => {
+    const worker = s.worker('q', async (j: Job, _token: string, signal: AbortSignal) => {
       if (j.attemptsMade === 0) {
         started.resolve();
         const reason = await aborted(signal);

@@ -206,7 +206,7 @@ describe('timeout', () => {
     const s = setup(t);
     const q = s.queue();
     let reason: unknown;
-    const w = s.worker('q', async (_job, signal) => {
+    const w = s.worker('q', async (_job, _token, signal) => {
       reason = await aborted(signal);
       throw reason;
     });
@@ -225,7 +225,7 @@ describe('timeout', () => {
     const s = setup(t);
     const q = s.queue();
     let runs = 0;
-    const w = s.worker('q', async (_job, signal) => {
+    const w = s.worker('q', async (_job, _token, signal) => {
       if (++runs === 2) return 'second time lucky';
       throw await aborted(signal);
     });

@@ -420,6 +420,13 @@ describe('ThreadPool and the process', () => {
     const { stdout } = await execFileAsync(process.execPath, ['--input-type=module', '-e', program], CHILD);
     assert.deepEqual(JSON.parse(stdout), { kind: 'completed', result: 'idle' });
   });
+
+  it('runs jobs under --input-type=module -e beside flags a thread refuses when given explicitly', SAFETY, async () => {
+    // --input-type makes the pool pass its flags explicitly; Node refuses these two there (V8, per-process).
+    const flags = ['--input-type=module', '--max-old-space-size=512', '--title=spoolq-test', '--no-warnings'];
+    const { stdout } = await execFileAsync(process.execPath, [...flags, '-e', program], CHILD);
+    assert.deepEqual(JSON.parse(stdout), { kind: 'completed', result: 'idle' });
+  });
 });
 
 describe('ThreadPool options', () => {

@@ -18,7 +18,7 @@ describe('Worker processors', () => {
     const s = setup(t);
     const q = s.queue();
     let seen: { data: unknown; name: string; signal: boolean } | undefined;
-    const w = s.worker('q', async (job, signal) => {
+    const w = s.worker('q', async (job, _token, signal) => {
       seen = { data: job.data, name: job.name, signal: signal instanceof AbortSignal && !signal.aborted };
       return { sum: (job.data as number[]).reduce((a, b) => a + b, 0) };
     });
@@ -246,7 +246,7 @@ describe('Worker failures', () => {
     const s = setup(t);
     const q = s.queue();
     const late = deferred();
-    const w = s.worker('q', async (_job, signal) => {
+    const w = s.worker('q', async (_job, _token, signal) => {
       await aborted(signal);
       await new Promise((r) => setImmediate(r));
       late.resolve();
@@ -287,7 +287,7 @@ describe('Worker failures', () => {
     const s = setup(t);
     const q = s.queue('q', { leaseMs: 150 });
     const reasons: unknown[] = [];
-    const w = s.worker('q', async (job, signal) => {
+    const w = s.worker('q', async (job, _token, signal) => {
       if (job.attemptsMade > 0) return 'second run';
       reasons.push(await aborted(signal));
       throw reasons[0];
@@ -383,7 +383,7 @@ describe('Worker leases', () => {
   it('fails a stalled job at once with maxStalledCount 0, attempts left or not', SAFETY, async (t) => {
     const s = setup(t);
     const q = s.queue('q', { leaseMs: 150, maxStalledCount: 0 });
-    const w = s.worker('q', async (_job, signal) => {
+    const w = s.worker('q', async (_job, _token, signal) => {
       throw await aborted(signal);
     }, { leaseMs: 150, maxStalledCount: 0 });
     const active = waitFor(w, 'active');
@@ -496,7 +496,7 @@ describe('Worker.close', () => {
     const s = setup(t);
     const q = s.queue();
     let reason: unknown;
-    const w = s.worker('q', async (_job, signal) => {
+    const w = s.worker('q', async (_job, _token, signal) => {
       void aborted(signal).then((r) => (reason = r));
       return new Promise(() => {}); // never ends, ignores its signal
     }, { closeTimeoutMs: 0 });
