@@ -83,6 +83,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
       compression: opts.compression,
       maxSegmentBytes: opts.maxSegmentBytes,
       batchIntervalMs: opts.batchIntervalMs,
+      fs: opts.fs,
     });
     try {
       const cp = log.takeCheckpointState();
