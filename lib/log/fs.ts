@@ -25,7 +25,8 @@ export interface Fs {
   renameSync(from: string, to: string): void;
   unlinkSync(path: string): void;
   readdirSync(path: string): string[];
-  mkdirSync(path: string, opts: { recursive: true }): void;
+  /** Without `recursive`, one directory (EEXIST when it is there); see makeDirs for a bounded walk. */
+  mkdirSync(path: string, opts?: { recursive?: boolean }): void;
   existsSync(path: string): boolean;
   readFileSync(path: string): Buffer;
 }

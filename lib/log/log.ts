@@ -9,7 +9,7 @@
  * Opening, in order: validate options; create or check the manifest (and the encryption keys against it); take
  * the owner lock (proper-lockfile on `<dir>/owner`; a second owner gets ERR_LOCKED); recover (recovery.ts);
  * choose the epoch one above any seen; start a fresh head segment at the next seq (an empty old head is removed
- * first, since it would have the same name). Readers never open a Log: they use the read-only functions.
+ * first, since it would have the same name; on a disk with no room the writer creates it at its first write). Readers never open a Log: they use the read-only functions.
  */
 import { EventEmitter } from 'node:events';
 import * as path from 'node:path';
@@ -31,7 +31,7 @@ import { recoverLog, type RecoveryReport } from './recovery.js';
 import { createSegment, segmentPath } from './segment-files.js';
 import type { DamagedRange } from './segment-scanner.js';
 import { verifyLog, type VerifyReport } from './verify.js';
-import { LogWriter, type Durability, type RecordPointer } from './writer.js';
+import { LogWriter, isNoSpace, type Durability, type RecordPointer } from './writer.js';
 
 export interface LogOptions {
   /** When append() resolves; see writer.ts. Default 'fsync'. */
@@ -117,6 +117,11 @@ export function resolveLogOptions(opts: LogOptions = {}): ResolvedLogOptions {
 export interface LogEvents {
   /** Damage found by recovery (already quarantined); emitted once, just after open. */
   damage: [DamagedRange];
+  /**
+   * A failed batch was cut back (writer.ts, Failed writes): records from `nextSeq` on, appended since the last
+   * successful write, are not in the log. Emitted synchronously, before those appends are rejected.
+   */
+  cut: [nextSeq: number];
   error: [Error];
 }
 
@@ -158,6 +163,14 @@ export class Log extends EventEmitter<LogEvents> {
     this.#reader = new RecordReader(opts.fs, this.#logDir, codec);
     this.#generations = new Map(report.segments.map((s) => [s.segmentId, s.generation]));
     writer.onRoll = (segmentId) => this.#generations.set(segmentId, 0);
+    writer.onCutBack = (nextSeq, removed) => {
+      for (const id of removed) {
+        this.#generations.delete(id);
+        this.#reader.invalidate(id);
+      }
+      this.#reader.invalidate(writer.headSegmentId); // its tail was rewritten in place: no read window may keep it
+      this.emit('cut', nextSeq);
+    };
     if (report.damage.length) setImmediate(() => report.damage.forEach((d) => this.emit('damage', d)));
   }
 
@@ -197,7 +210,7 @@ export class Log extends EventEmitter<LogEvents> {
         }
         report.segments.pop();
       }
-      const fd = createSegment(fs, logDir, { segmentId: headId, generation: 0, epoch, createdAt: Date.now() }, true);
+      const fd = createHead(fs, logDir, { segmentId: headId, generation: 0, epoch, createdAt: Date.now() });
       const writer = new LogWriter(
         fs,
         logDir,
@@ -309,11 +322,12 @@ export class Log extends EventEmitter<LogEvents> {
   /**
    * Calls onEntry for every record in log order: from the checkpoint's position when the index is usable
    * (returning its state), otherwise from the first record (state undefined). Meant to be called once, right
-   * after open, before appending.
+   * after open, before appending; or with `fromStart`, from the first record whatever the index (state undefined),
+   * to rebuild a fold after a cut back.
    */
-  replay(onEntry: (entry: LogEntry) => boolean | void): { state: Buffer | undefined; summary: LogScanSummary } {
+  replay(onEntry: (entry: LogEntry) => boolean | void, fromStart = false): { state: Buffer | undefined; summary: LogScanSummary } {
     this.#assertOpen();
-    const cp = this.recovery.checkpoint;
+    const cp = fromStart ? undefined : this.recovery.checkpoint;
     const summary = scanLog(this.#opts.fs, this.#logDir, {
       from: cp?.position,
       fromEpoch: cp?.epoch,
@@ -325,7 +339,8 @@ export class Log extends EventEmitter<LogEvents> {
 
   /**
    * Writes `state` as the checkpoint at `upTo` (default: after every record appended so far). Syncs the log first,
-   * so the index never covers records that a power loss could still take away.
+   * so the index never covers records that a power loss could still take away. Resolves without writing when a
+   * failed write was cut back meanwhile (the 'cut' event): the state may hold records that are not in the log.
    */
   async checkpoint(state: Buffer, upTo?: RecordPointer): Promise<void> {
     this.#assertOpen();
@@ -334,9 +349,10 @@ export class Log extends EventEmitter<LogEvents> {
     const position: LogPosition = upTo
       ? { nextSeq: upTo.seq + 1, segmentId: upTo.segmentId, offset: upTo.offset + upTo.size }
       : this.#writer.position;
+    const cuts = this.#writer.cuts;
     // One at a time: they share index.tmp. Each is whole on its own, so a later one simply follows.
     while (this.#checkpointing) await this.#checkpointing.catch(() => undefined);
-    const run = this.#checkpointNow(state, position);
+    const run = this.#checkpointNow(state, position, cuts);
     this.#checkpointing = run;
     try {
       await run;
@@ -346,8 +362,11 @@ export class Log extends EventEmitter<LogEvents> {
   }
 
 
-  async #checkpointNow(state: Buffer, position: LogPosition): Promise<void> {
+  async #checkpointNow(state: Buffer, position: LogPosition, cuts: number): Promise<void> {
     await this.#writer.sync();
+    // A failed batch was cut back since the state was taken: it may describe records that are gone, and its
+    // position may fall inside records written since. Not written; the next checkpoint covers this moment.
+    if (this.#writer.cuts !== cuts) return;
     const segments = [...this.#generations]
       .filter(([id]) => id <= position.segmentId)
       .map(([segmentId, generation]) => ({ segmentId, generation }))
@@ -413,6 +432,25 @@ export class Log extends EventEmitter<LogEvents> {
 
   #assertOpen(): void {
     if (this.#closed) throw new SpoolError('ERR_CLOSED', 'the log is closed');
+  }
+}
+
+/**
+ * Creates the fresh head segment at open. On a disk with no room it is left for the writer's first flush to
+ * create (fd -1, writer.ts: A full disk at open), so that a full disk still opens and serves reads; a half-made
+ * file is removed so that the later creation (O_EXCL) finds the name free.
+ */
+function createHead(fs: Fs, logDir: string, header: Parameters<typeof createSegment>[2]): number {
+  try {
+    return createSegment(fs, logDir, header, true);
+  } catch (err) {
+    if (!isNoSpace(err)) throw err;
+    try {
+      fs.unlinkSync(segmentPath(logDir, header.segmentId));
+    } catch (unlinkErr) {
+      if ((unlinkErr as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError('remove a half-made head segment', unlinkErr);
+    }
+    return -1;
   }
 }
 

@@ -52,8 +52,10 @@ export class Owner extends EventEmitter<OwnerEvents> {
   readonly name: string;
   readonly dir: string;
   readonly opts: ResolvedQueueOptions;
-  readonly table: JobTable;
+  #table: JobTable;
   readonly desk: TicketDesk;
+  /** Until when the owner writes nothing on its own (dispatch, retention, leases): a failed write was cut back. */
+  #coolUntil = 0;
   readonly #log: Log;
   #lastPtr: RecordPointer | undefined;
   #sinceCheckpoint = 0;
@@ -69,10 +71,41 @@ export class Owner extends EventEmitter<OwnerEvents> {
     this.dir = dir;
     this.opts = opts;
     this.#log = log;
-    this.table = table;
+    this.#table = table;
     this.desk = new TicketDesk(this, dir, log.epoch);
     this.setMaxListeners(0); // every Queue and Worker on this directory in the process listens here
     log.on('damage', (d) => this.emit('error', new SpoolError('ERR_CORRUPT_RECORD', `damaged log range quarantined: segment ${d.segmentId} [${d.offset}, ${d.end}) ${d.reason}`)));
+    log.on('cut', () => this.#refold());
+  }
+
+  /** The fold of the log: replaced, never edited from outside, when a failed write is cut back (#refold). */
+  get table(): JobTable {
+    return this.#table;
+  }
+
+  /**
+   * A failed batch was cut back (log 'cut', writer.ts: Failed writes): its records were folded into the table
+   * when they were appended, and they are not in the log. The table is rebuilt from the log, as an open without
+   * the index would (synchronously, before the batch's appends are rejected, so that a caller that sees the
+   * rejection sees a table without them), and what derives from it is reset: tickets cut in the batch are dropped
+   * by the desk when their ACTIVE record's promise rejects, the delay timer is re-armed from the new table, and
+   * for COOL_MS the owner appends nothing on its own (dispatch, retention, lease checks), so that a disk that
+   * stays full costs one failed write and one rebuild a second rather than a loop of them.
+   */
+  #refold(): void {
+    const { table, last, replayed } = foldLog(this.#log, true);
+    this.#table = table;
+    this.#lastPtr = last;
+    this.#sinceCheckpoint = replayed;
+    this.#coolUntil = Date.now() + COOL_MS;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#armTimer(this.#coolUntil);
+  }
+
+  /** True while the owner holds back its own appends after a cut back (#refold). */
+  get cooling(): boolean {
+    return this.#coolUntil !== 0 && Date.now() < this.#coolUntil;
   }
 
   static async open(name: string, opts: ResolvedQueueOptions): Promise<Owner> {
@@ -86,16 +119,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
       fs: opts.fs,
     });
     try {
-      const cp = log.takeCheckpointState();
-      const table = cp && cp.length > 0 ? decodeSnapshot(cp) : new JobTable();
-      let replayed = 0;
-      let last: RecordPointer | undefined;
-      log.replay((e: LogEntry) => {
-        const ptr = { seq: e.seq, segmentId: e.segmentId, offset: e.offset, size: e.size };
-        table.apply(e.type, decodeEvent(e.payload(), e.seq), ptr);
-        last = ptr;
-        replayed++;
-      });
+      const { table, last, replayed } = foldLog(log, false);
       const owner = new Owner(name, dir, opts, log, table);
       owner.#lastPtr = last;
       owner.#sinceCheckpoint = replayed;
@@ -326,9 +350,11 @@ export class Owner extends EventEmitter<OwnerEvents> {
     if (this.#closed) return;
     const now = Date.now();
     for (const job of this.table.promoteDue(now)) this.emit('waiting', { jobId: job.id });
-    this.#removeByAge(now);
-    this.desk.checkLeases(now);
-    this.desk.dispatch();
+    if (!this.cooling) {
+      this.#removeByAge(now);
+      this.desk.checkLeases(now);
+      this.desk.dispatch();
+    }
     this.#armTimer(now + Math.min(1_000, Math.max(20, this.opts.leaseMs / 4)));
   };
 
@@ -488,6 +514,27 @@ export class Owner extends EventEmitter<OwnerEvents> {
     this.#closed = true;
     await this.#log.close();
   }
+}
+
+/** How long the owner appends nothing on its own after a failed write was cut back (#refold). */
+const COOL_MS = 1_000;
+
+/**
+ * The fold of the log into a new table: from the index when `fromStart` is false and the log has it (open), else
+ * from the first record (a rebuild after a cut back; the index may be older than records since compacted away).
+ */
+function foldLog(log: Log, fromStart: boolean): { table: JobTable; last: RecordPointer | undefined; replayed: number } {
+  const cp = fromStart ? undefined : log.takeCheckpointState();
+  const table = cp && cp.length > 0 ? decodeSnapshot(cp) : new JobTable();
+  let replayed = 0;
+  let last: RecordPointer | undefined;
+  log.replay((e: LogEntry) => {
+    const ptr = { seq: e.seq, segmentId: e.segmentId, offset: e.offset, size: e.size };
+    table.apply(e.type, decodeEvent(e.payload(), e.seq), ptr);
+    last = ptr;
+    replayed++;
+  }, fromStart);
+  return { table, last, replayed };
 }
 
 export type { WorkerPort, StoredJobOpts };
