@@ -188,7 +188,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
 
   #folded(type: number, event: object, ptr: RecordPointer): JobMeta | undefined {
     this.#lastPtr = ptr;
-    const job = this.table.apply(type, event, ptr);
+    const job = this.#table.apply(type, event, ptr);
     // A checkpoint costs O(jobs); taking one every max(checkpointEvery, jobs) records keeps its cost per record
     // constant however large the queue grows, and bounds replay on open to about as many records as there are jobs.
     if (++this.#sinceCheckpoint >= Math.max(this.opts.checkpointEvery, this.table.jobs.size)) this.#maintain();
