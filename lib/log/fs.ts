@@ -61,6 +61,29 @@ export function fsyncDir(fs: Fs, dir: string): void {
   }
 }
 
+/**
+ * Creates `dir` and its missing parents, one plain mkdir each: at most one call per missing path component, so it
+ * always ends. (Node's recursive mkdir retries a component that keeps saying ENOENT, as /proc does, forever.) A
+ * failure is ERR_IO naming the errno and the directory it could not create; EEXIST (made meanwhile) is fine.
+ */
+export function makeDirs(fs: Fs, dir: string): void {
+  const missing: string[] = [];
+  for (let at = path.resolve(dir); !fs.existsSync(at); ) {
+    missing.push(at);
+    const up = path.dirname(at);
+    if (up === at) break;
+    at = up;
+  }
+  for (let i = missing.length - 1; i >= 0; i--) {
+    try {
+      fs.mkdirSync(missing[i]!);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw ioError(`create directory ${missing[i]}`, err);
+    }
+  }
+}
+
 /** Writes all of buf at `position`, looping over short writes. */
 export function writeFully(fs: Fs, fd: number, buf: Buffer, off: number, len: number, position: number): void {
   while (len > 0) {

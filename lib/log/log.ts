@@ -6,8 +6,9 @@
  * compactor.ts reclaims space, verify.ts checks. It knows nothing of jobs: record types and payloads belong to the
  * layer above.
  *
- * Opening, in order: validate options; create or check the manifest (and the encryption keys against it); take
- * the owner lock (proper-lockfile on `<dir>/owner`; a second owner gets ERR_LOCKED); recover (recovery.ts);
+ * Opening, in order: validate options; check an existing manifest (and the encryption keys against it), or make
+ * sure a new queue's directory exists; take the owner lock (proper-lockfile on `<dir>/owner`; a second owner gets
+ * ERR_LOCKED); create a new queue's manifest, under the lock; recover (recovery.ts);
  * choose the epoch one above any seen; start a fresh head segment at the next seq (an empty old head is removed
  * first, since it would have the same name; on a disk with no room the writer creates it at its first write). Readers never open a Log: they use the read-only functions.
  */
@@ -24,7 +25,7 @@ import { writeCheckpointFile } from './checkpoint-store.js';
 import { compactLog, type CompactOptions, type CompactionResult } from './compactor.js';
 import { nodeFs, type Fs } from './fs.js';
 import { scanLog, type LogEntry, type LogScanSummary } from './log-scan.js';
-import { checkKeys, openManifest, writeManifest } from './manifest-store.js';
+import { checkKeys, openManifest, prepareQueueDir, writeManifest, type StoredManifest } from './manifest-store.js';
 import { RecordReader } from './record-reader.js';
 import { takeOwnerLock } from './owner-lock.js';
 import { recoverLog, type RecoveryReport } from './recovery.js';
@@ -180,20 +181,31 @@ export class Log extends EventEmitter<LogEvents> {
     const codec = new RecordCodec({ compressThreshold: opts.compressThreshold, encryption: opts.encryption });
     const { fs } = opts;
     dir = path.resolve(dir);
-    const manifest = openManifest(fs, dir, opts.create, {
+    const fresh = {
       maxSegmentBytes: opts.maxSegmentBytes,
       encrypted: opts.encryption !== undefined,
       createdAt: Date.now(),
-    });
-    if (manifest.encrypted && !opts.encryption) {
-      throw new SpoolError('ERR_KEY_MISSING', `${dir} is encrypted: pass encryption keys to open it`);
-    }
-    const updated = opts.encryption ? checkKeys(manifest, keySpecs(opts.encryption)) : undefined;
+    };
+    const checked = (m: StoredManifest): StoredManifest | undefined => {
+      if (m.encrypted && !opts.encryption) {
+        throw new SpoolError('ERR_KEY_MISSING', `${dir} is encrypted: pass encryption keys to open it`);
+      }
+      return opts.encryption ? checkKeys(m, keySpecs(opts.encryption)) : undefined;
+    };
+    // An existing queue is checked before the lock (a wrong key is refused even while another process owns it);
+    // a new one is created under the lock (prepareQueueDir), so that of two processes creating it at once, the
+    // one that does not get the lock gets ERR_LOCKED.
+    let manifest = prepareQueueDir(fs, dir, opts.create);
+    let updated = manifest && checked(manifest);
 
     let unlock: (() => Promise<void>) | undefined;
     let poison: ((err: SpoolError) => void) | undefined;
     if (opts.lock) unlock = await takeOwnerLock(dir, { onLost: (err) => poison?.(err) });
     try {
+      if (!manifest) {
+        manifest = openManifest(fs, dir, true, fresh);
+        updated = checked(manifest);
+      }
       if (updated) writeManifest(fs, dir, { ...updated, encrypted: true });
       const logDir = path.join(dir, LOG_DIR);
       const durable = opts.durability !== 'none';
