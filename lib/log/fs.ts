@@ -179,6 +179,6 @@ export function openOrThrow(fs: Fs, file: string, flags: string): number {
   try {
     return fs.openSync(file, flags);
   } catch (err) {
-    throw ioError(`open ${path.basename(file)}`, err);
+    throw ioError(`open ${file}`, err);
   }
 }

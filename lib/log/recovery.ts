@@ -24,7 +24,7 @@ import { INDEX_FILE, QUARANTINE_DIR, isTempFileName, quarantineFileName } from '
 import { SEGMENT_HEADER_BYTES } from '../format/segment-header.js';
 import type { Checkpoint } from '../format/checkpoint.js';
 import { readCheckpointFile } from './checkpoint-store.js';
-import { closeQuietly, fsyncDir, openOrThrow, readFully, writeFully, type Fs } from './fs.js';
+import { closeQuietly, fsyncDir, makeDirs, openOrThrow, readFully, writeFully, type Fs } from './fs.js';
 import { listSegmentIds, readSegmentHeader, segmentPath } from './segment-files.js';
 import { scanSegment, type DamagedRange } from './segment-scanner.js';
 
@@ -199,7 +199,7 @@ function quarantine(fs: Fs, dir: string, fd: number, segmentId: number, start: n
   const qdir = path.join(dir, QUARANTINE_DIR);
   const file = path.join(qdir, quarantineFileName(segmentId, start));
   try {
-    fs.mkdirSync(qdir, { recursive: true });
+    makeDirs(fs, qdir);
     if (fs.existsSync(file)) return;
     const bytes = Buffer.allocUnsafe(end - start);
     const n = readFully(fs, fd, bytes, 0, bytes.length, start);
