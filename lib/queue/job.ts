@@ -2,6 +2,11 @@
  * Job: a job as users see it, BullMQ-shaped. A snapshot of the job's fields when it was read, plus methods that
  * act through the owner (progress, log lines, removal, retry). Data, results and stack traces live in the log
  * and are read when the Job is built.
+ *
+ * A damaged record (ERR_CORRUPT_RECORD: it fails its checksum, or was quarantined) does not stop a listing: the
+ * Job is built from what the table knows (id, name, options, state, times, failedReason), the part that record
+ * held is left empty (data undefined, returnvalue undefined, stacktrace []), and `unreadable` holds the error.
+ * Only reading the data itself, a worker running the job, fails with ERR_CORRUPT_RECORD.
  */
 import { SpoolError } from '../errors.js';
 import { REC, type CompleteEvent, type FailEvent, type StoredJobOpts } from '../store/events.js';
@@ -25,6 +30,11 @@ export class Job<DataType = unknown, ReturnType = unknown> {
   stacktrace: string[];
   processedOn: number | undefined;
   finishedOn: number | undefined;
+  /**
+   * Set when a record of this job could not be read because it is damaged (ERR_CORRUPT_RECORD): its message says
+   * which (the data, the return value or the failure). What that record held is left empty. Undefined otherwise.
+   */
+  unreadable: SpoolError | undefined;
   readonly #owner: Owner;
 
   private constructor(owner: Owner, meta: JobMeta, data: DataType) {
@@ -42,17 +52,28 @@ export class Job<DataType = unknown, ReturnType = unknown> {
     this.stacktrace = [];
     this.processedOn = meta.processedOn || undefined;
     this.finishedOn = meta.finishedOn || undefined;
+    this.unreadable = undefined;
   }
 
-  /** Builds a Job from the table entry, reading its data (and result or failure) from the log. */
+  /** Builds a Job from the table entry, reading its data (and result or failure) from the log; see the header on damage. */
   static async load<D, R>(owner: Owner, meta: JobMeta): Promise<Job<D, R>> {
-    const add = await owner.readAdd(meta);
-    const job = new Job<D, R>(owner, meta, add.d as D);
-    if (meta.resultPtr) job.returnvalue = (await owner.readEvent<CompleteEvent>(() => meta.resultPtr!)).rv as R;
-    if (meta.failPtr && meta.failPtr.seq) {
-      const fail = await owner.readEvent<FailEvent>(() => meta.failPtr!);
-      if (fail.e?.stack) job.stacktrace = [fail.e.stack];
+    let unreadable: SpoolError | undefined;
+    const damaged = (what: string) => (err: unknown): undefined => {
+      if (!(err instanceof SpoolError) || err.code !== 'ERR_CORRUPT_RECORD') throw err;
+      unreadable ??= new SpoolError('ERR_CORRUPT_RECORD', `job ${meta.id}: its ${what} cannot be read: ${err.message}`, { cause: err });
+      return undefined;
+    };
+    const add = await owner.readAdd(meta).catch(damaged('data'));
+    const job = new Job<D, R>(owner, meta, add?.d as D);
+    if (meta.resultPtr) {
+      const complete = await owner.readEvent<CompleteEvent>(() => meta.resultPtr!).catch(damaged('return value'));
+      job.returnvalue = complete?.rv as R | undefined;
     }
+    if (meta.failPtr && meta.failPtr.seq) {
+      const fail = await owner.readEvent<FailEvent>(() => meta.failPtr!).catch(damaged('failure record'));
+      if (fail?.e?.stack) job.stacktrace = [fail.e.stack];
+    }
+    job.unreadable = unreadable;
     return job;
   }
 
@@ -118,6 +139,7 @@ export class Job<DataType = unknown, ReturnType = unknown> {
       id: this.id, name: this.name, data: this.data, opts: this.opts, progress: this.progress,
       attemptsMade: this.attemptsMade, returnvalue: this.returnvalue, failedReason: this.failedReason,
       stacktrace: this.stacktrace, timestamp: this.timestamp, processedOn: this.processedOn, finishedOn: this.finishedOn,
+      ...(this.unreadable ? { unreadable: this.unreadable.message } : {}),
     };
   }
 }
