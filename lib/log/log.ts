@@ -24,6 +24,7 @@ import { keySpecs, type EncryptionOptions } from '../codec/keyring.js';
 import { writeCheckpointFile } from './checkpoint-store.js';
 import { compactLog, type CompactOptions, type CompactionResult } from './compactor.js';
 import { nodeFs, type Fs } from './fs.js';
+import { readDamagedStretch, type DamagedStretch } from './damaged-stretch.js';
 import { scanLog, type LogEntry, type LogScanSummary } from './log-scan.js';
 import { checkKeys, openManifest, prepareQueueDir, writeManifest, type StoredManifest } from './manifest-store.js';
 import { RecordReader } from './record-reader.js';
@@ -335,16 +336,33 @@ export class Log extends EventEmitter<LogEvents> {
    * Calls onEntry for every record in log order: from the checkpoint's position when the index is usable
    * (returning its state), otherwise from the first record (state undefined). Meant to be called once, right
    * after open, before appending; or with `fromStart`, from the first record whatever the index (state undefined),
-   * to rebuild a fold after a cut back.
+   * to rebuild a fold after a cut back. `onDamaged` is called, in log order, before the first record after each
+   * stretch the scan stepped over (damage recovery quarantined), with what can be made out of it.
    */
-  replay(onEntry: (entry: LogEntry) => boolean | void, fromStart = false): { state: Buffer | undefined; summary: LogScanSummary } {
+  replay(
+    onEntry: (entry: LogEntry) => boolean | void,
+    fromStart = false,
+    onDamaged?: (stretch: DamagedStretch) => void,
+  ): { state: Buffer | undefined; summary: LogScanSummary } {
     this.#assertOpen();
     const cp = fromStart ? undefined : this.recovery.checkpoint;
+    // Records follow each other without a byte between them, so a record that does not start where the previous
+    // one ended (or, first in its segment, right after the header) follows a stretch the scanner stepped over.
+    let segmentId = cp?.position.segmentId ?? 0;
+    let offset = cp?.position.offset ?? SEGMENT_HEADER_BYTES;
+    let seq = cp ? cp.position.nextSeq - 1 : 0;
     const summary = scanLog(this.#opts.fs, this.#logDir, {
       from: cp?.position,
       fromEpoch: cp?.epoch,
       codec: this.#codec,
-      onEntry,
+      onEntry: onDamaged === undefined ? onEntry : (e) => {
+        const start = e.segmentId === segmentId ? offset : SEGMENT_HEADER_BYTES;
+        if (e.offset > start) onDamaged(readDamagedStretch(this.#opts.fs, this.#logDir, e.segmentId, start, e.offset, seq, e.seq));
+        segmentId = e.segmentId;
+        offset = e.offset + e.size;
+        seq = e.seq;
+        return onEntry(e);
+      },
     });
     return { state: cp?.state, summary };
   }

@@ -11,6 +11,8 @@
  *      exists); otherwise start from the first segment.
  *   4. Scan from there to the end (segment-scanner.ts). Damage inside a segment, with valid records after it,
  *      is copied to quarantine/ and reported; the bytes stay where they are and every reader steps over them.
+ *      (Replay hands what can still be made out of such a stretch to the layer above, which names the jobs it
+ *      held: log.ts onDamaged, damaged-stretch.ts, queue/fold.ts.)
  *      A bad tail of the last segment is a torn write: it is cut off and the truncation fsynced. A bad tail of
  *      an earlier (sealed) segment is not normal, since sealed segments were fsynced before the roll: it is
  *      copied to quarantine/, reported as damage, then cut off.

@@ -2,7 +2,8 @@
  * Owner: the one process-wide authority over a queue directory (DESIGN §2). Every Queue and Worker on the same
  * directory in this process shares it (ownerRegistry below): one log writer, one fold, one scheduler.
  *
- * Owns: opening (log, replay into the job table, stalling what the previous owner left active), every append
+ * Owns: opening (log, replay into the job table (fold.ts, which also names jobs whose ADD is damaged), stalling
+ * what the previous owner left active), every append
  * (each record is folded into the table at the moment it is appended, so the table is always the fold of the
  * log in log order), the scheduler (delays, retries, retention by age), ticket cutting and lease checks
  * (desk.ts), checkpoints, and the queue-level events. Does not own: validation of public input (queue.ts and
@@ -17,15 +18,15 @@ import { EventEmitter } from 'node:events';
 import * as path from 'node:path';
 import { SpoolError } from '../errors.js';
 import { Log } from '../log/log.js';
-import type { LogEntry } from '../log/log-scan.js';
 import type { RecordPointer } from '../log/writer.js';
 import type { Payload, PayloadDecoder } from '../codec/record-codec.js';
 import { REC, decodeAddData, decodeEvent, encodeEvent, type AddEvent, type StoredJobOpts, type WireError } from '../store/events.js';
-import { JobTable, type JobMeta } from '../store/job-table.js';
+import type { JobTable, JobMeta } from '../store/job-table.js';
 import { QueueLiveness } from '../store/liveness.js';
-import { decodeSnapshot, encodeSnapshot } from '../store/snapshot.js';
+import { encodeSnapshot } from '../store/snapshot.js';
 import type { CompactionResult } from '../log/compactor.js';
 import { TicketDesk, type WorkerPort } from './desk.js';
+import { foldLog, type DamagedJob } from './fold.js';
 import type { ResolvedQueueOptions } from './options.js';
 
 export interface OwnerEvents {
@@ -74,8 +75,18 @@ export class Owner extends EventEmitter<OwnerEvents> {
     this.#table = table;
     this.desk = new TicketDesk(this, dir, log.epoch);
     this.setMaxListeners(0); // every Queue and Worker on this directory in the process listens here
-    log.on('damage', (d) => this.emit('error', new SpoolError('ERR_CORRUPT_RECORD', `damaged log range quarantined: segment ${d.segmentId} [${d.offset}, ${d.end}) ${d.reason}`)));
+    log.on('damage', (d) => this.emit('error', new SpoolError('ERR_CORRUPT_RECORD', `damaged log range quarantined: segment ${d.segmentId} [${d.offset}, ${d.end}) ${d.reason}${this.#jobsIn(d)}`)));
     log.on('cut', () => this.#refold());
+  }
+
+  /** Damaged ADD records the fold found at open (fold.ts): named in the report of the range that holds them. */
+  #damaged: DamagedJob[] = [];
+
+  #jobsIn(range: { segmentId: number; offset: number; end: number }): string {
+    const held = this.#damaged.filter((d) => d.ptr.segmentId === range.segmentId && d.ptr.offset >= range.offset && d.ptr.offset < range.end);
+    if (held.length === 0) return '';
+    const names = held.map((d) => (d.id !== undefined ? `job ${d.id}` : `the ADD of seq ${d.seq} (its job id cannot be read)`));
+    return `; it held ${names.join(', ')}`;
   }
 
   /** The fold of the log: replaced, never edited from outside, when a failed write is cut back (#refold). */
@@ -119,8 +130,9 @@ export class Owner extends EventEmitter<OwnerEvents> {
       fs: opts.fs,
     });
     try {
-      const { table, last, replayed } = foldLog(log, false);
+      const { table, last, replayed, damaged } = foldLog(log, false);
       const owner = new Owner(name, dir, opts, log, table);
+      owner.#damaged = damaged;
       owner.#lastPtr = last;
       owner.#sinceCheckpoint = replayed;
       owner.desk.reset();
@@ -518,23 +530,5 @@ export class Owner extends EventEmitter<OwnerEvents> {
 
 /** How long the owner appends nothing on its own after a failed write was cut back (#refold). */
 const COOL_MS = 1_000;
-
-/**
- * The fold of the log into a new table: from the index when `fromStart` is false and the log has it (open), else
- * from the first record (a rebuild after a cut back; the index may be older than records since compacted away).
- */
-function foldLog(log: Log, fromStart: boolean): { table: JobTable; last: RecordPointer | undefined; replayed: number } {
-  const cp = fromStart ? undefined : log.takeCheckpointState();
-  const table = cp && cp.length > 0 ? decodeSnapshot(cp) : new JobTable();
-  let replayed = 0;
-  let last: RecordPointer | undefined;
-  log.replay((e: LogEntry) => {
-    const ptr = { seq: e.seq, segmentId: e.segmentId, offset: e.offset, size: e.size };
-    table.apply(e.type, decodeEvent(e.payload(), e.seq), ptr);
-    last = ptr;
-    replayed++;
-  }, fromStart);
-  return { table, last, replayed };
-}
 
 export type { WorkerPort, StoredJobOpts };

@@ -76,3 +76,56 @@ describe('a damaged record under a failed job', () => {
     assert.equal(got?.toJSON().unreadable, got?.unreadable?.message);
   });
 });
+
+describe('damage found on reopen', () => {
+  for (const index of [true, false]) {
+    it(`keeps the job whose ADD is damaged, failed with ERR_CORRUPT_RECORD once processed (${index ? 'with' : 'without'} the index)`, { timeout: 60_000 }, async (t) => {
+      const root = tempDir(t);
+      const q = openQueue(root);
+      await q.addBulk(Array.from({ length: 2000 }, (_, i) => ({ name: 'n', data: { i } })));
+      await q.close();
+      damageAdd(path.join(root, 'q'), '777');
+      if (!index) fs.rmSync(path.join(root, 'q', 'index'));
+
+      const errors: Error[] = [];
+      const again = openQueue(root, errors);
+      t.after(() => again.close());
+      await again.waitUntilReady();
+      const counts = await again.getJobCounts();
+      assert.equal(counts.waiting + counts.failed, 2000, JSON.stringify(counts));
+      await processAll(root, again);
+      assert.deepEqual(await again.getJobCounts(), { waiting: 0, paused: 0, delayed: 0, active: 0, completed: 1999, failed: 1 });
+      const job = await again.getJob('777');
+      assert.ok(job, 'job 777 vanished');
+      assert.equal(await job.getState(), 'failed');
+      assert.match(job.failedReason ?? '', /no valid record 777 /);
+      assert.equal(job.unreadable?.code, 'ERR_CORRUPT_RECORD');
+      if (!index) {
+        await until(() => errors.length > 0, "the 'error' event reporting the damage");
+        assert.ok(errors.some((e) => (e as { code?: string }).code === 'ERR_CORRUPT_RECORD' && /\bjob 777\b/.test(e.message)), errors.map((e) => e.message).join('\n'));
+      }
+    });
+  }
+
+  it('names a damaged custom-id job by its later records and keeps its state (without the index)', SAFETY, async (t) => {
+    const root = tempDir(t);
+    const q = openQueue(root);
+    await q.addBulk(Array.from({ length: 50 }, (_, i) => ({ name: 'n', data: { i }, opts: { jobId: `job-${i}` } })));
+    await processAll(root, q);
+    assert.equal((await q.getJobCounts()).completed, 50);
+    await q.close();
+    damageAdd(path.join(root, 'q'), 'job-7');
+    fs.rmSync(path.join(root, 'q', 'index'));
+
+    const errors: Error[] = [];
+    const again = openQueue(root, errors);
+    t.after(() => again.close());
+    assert.equal((await again.getJobCounts()).completed, 50);
+    const job = await again.getJob('job-7');
+    assert.equal(await job?.getState(), 'completed');
+    assert.equal(job?.returnvalue, 'done');
+    assert.equal(job?.unreadable?.code, 'ERR_CORRUPT_RECORD');
+    await until(() => errors.length > 0, "the 'error' event reporting the damage");
+    assert.ok(errors.some((e) => /\bjob job-7\b/.test(e.message)), errors.map((e) => e.message).join('\n'));
+  });
+});
