@@ -50,7 +50,9 @@
  * included): after a failed fsync the kernel may already have dropped the dirty pages, and retrying would report
  * success for data that is gone (DESIGN §3). It covers a write error other than no-room (EIO: the device). And if
  * the cut back itself fails, the error says that the outcome of the batch is unknown (its records may or may not
- * be found by the next open) and is sticky.
+ * be found by the next open) and is sticky; so is a cut after which onCutBack throws (the state above could not
+ * be made to match the log). A reader in another process that tails the head (QueueEvents, the CLI) may see a
+ * record of the batch in the moment between its write and the cut.
  *
  * Crash story of a cut: a crash before the truncation leaves the batch's bytes, whole records or a torn one; the
  * appends were not acknowledged (their promises were still pending), so either outcome is allowed, and recovery
@@ -429,7 +431,12 @@ export class LogWriter {
     }
     this.#cuts++;
     this.#lastPtr = undefined;
-    this.onCutBack?.(start.seq, removed);
+    try {
+      this.onCutBack?.(start.seq, removed);
+    } catch (foldErr) {
+      // The layer above could not make its state match the log again: nothing may be appended on top of it.
+      return this.#fail(ioError('rebuild the state after a failed write was cut back', foldErr));
+    }
     if (sticky) return this.#fail(error);
     const waiters = this.#waiters;
     this.#waiters = [];

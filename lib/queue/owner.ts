@@ -104,6 +104,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
    * stays full costs one failed write and one rebuild a second rather than a loop of them.
    */
   #refold(): void {
+    if (this.#closed) return; // closing: the log is closed already, and nothing reads the table any more
     const { table, last, replayed } = foldLog(this.#log, true);
     this.#table = table;
     this.#lastPtr = last;

@@ -518,6 +518,21 @@ describe('LogWriter: a failed write is cut back', () => {
     await log.close().catch(() => undefined);
   });
 
+  it('stays failed when the layer above cannot rebuild its state after a cut back', async (t) => {
+    const dir = logDir(t);
+    const ffs = new FaultFs();
+    const log = await Log.open(dir, { fs: ffs, durability: 'none' });
+    await log.append(1, payloadFor(1));
+    log.on('cut', () => {
+      throw new Error('fold failed');
+    });
+    ffs.failNth('write', 1, { code: 'ENOSPC' });
+    await assert.rejects(log.append(1, payloadFor(2)), /rebuild the state after a failed write was cut back/);
+    assert.ok(log.failure);
+    await assert.rejects(log.append(1, payloadFor(3)), (e) => e === log.failure);
+    await log.close().catch(() => undefined);
+  });
+
   it('does not write a checkpoint whose state was taken before a cut back', async (t) => {
     const dir = logDir(t);
     const ffs = new FaultFs();
