@@ -25,7 +25,8 @@ export interface Fs {
   renameSync(from: string, to: string): void;
   unlinkSync(path: string): void;
   readdirSync(path: string): string[];
-  mkdirSync(path: string, opts: { recursive: true }): void;
+  /** Without `recursive`, one directory (EEXIST when it is there); see makeDirs for a bounded walk. */
+  mkdirSync(path: string, opts?: { recursive?: boolean }): void;
   existsSync(path: string): boolean;
   readFileSync(path: string): Buffer;
 }
@@ -57,6 +58,29 @@ export function fsyncDir(fs: Fs, dir: string): void {
     throw ioError(`fsync directory ${path.basename(dir)}`, err);
   } finally {
     if (fd !== undefined) closeQuietly(fs, fd);
+  }
+}
+
+/**
+ * Creates `dir` and its missing parents, one plain mkdir each: at most one call per missing path component, so it
+ * always ends. (Node's recursive mkdir retries a component that keeps saying ENOENT, as /proc does, forever.) A
+ * failure is ERR_IO naming the errno and the directory it could not create; EEXIST (made meanwhile) is fine.
+ */
+export function makeDirs(fs: Fs, dir: string): void {
+  const missing: string[] = [];
+  for (let at = path.resolve(dir); !fs.existsSync(at); ) {
+    missing.push(at);
+    const up = path.dirname(at);
+    if (up === at) break;
+    at = up;
+  }
+  for (let i = missing.length - 1; i >= 0; i--) {
+    try {
+      fs.mkdirSync(missing[i]!);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw ioError(`create directory ${missing[i]}`, err);
+    }
   }
 }
 
@@ -155,6 +179,6 @@ export function openOrThrow(fs: Fs, file: string, flags: string): number {
   try {
     return fs.openSync(file, flags);
   } catch (err) {
-    throw ioError(`open ${path.basename(file)}`, err);
+    throw ioError(`open ${file}`, err);
   }
 }

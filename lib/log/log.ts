@@ -6,10 +6,11 @@
  * compactor.ts reclaims space, verify.ts checks. It knows nothing of jobs: record types and payloads belong to the
  * layer above.
  *
- * Opening, in order: validate options; create or check the manifest (and the encryption keys against it); take
- * the owner lock (proper-lockfile on `<dir>/owner`; a second owner gets ERR_LOCKED); recover (recovery.ts);
+ * Opening, in order: validate options; check an existing manifest (and the encryption keys against it), or make
+ * sure a new queue's directory exists; take the owner lock (proper-lockfile on `<dir>/owner`; a second owner gets
+ * ERR_LOCKED); create a new queue's manifest, under the lock; recover (recovery.ts);
  * choose the epoch one above any seen; start a fresh head segment at the next seq (an empty old head is removed
- * first, since it would have the same name). Readers never open a Log: they use the read-only functions.
+ * first, since it would have the same name; on a disk with no room the writer creates it at its first write). Readers never open a Log: they use the read-only functions.
  */
 import { EventEmitter } from 'node:events';
 import * as path from 'node:path';
@@ -23,15 +24,16 @@ import { keySpecs, type EncryptionOptions } from '../codec/keyring.js';
 import { writeCheckpointFile } from './checkpoint-store.js';
 import { compactLog, type CompactOptions, type CompactionResult } from './compactor.js';
 import { nodeFs, type Fs } from './fs.js';
+import { readDamagedStretch, type DamagedStretch } from './damaged-stretch.js';
 import { scanLog, type LogEntry, type LogScanSummary } from './log-scan.js';
-import { checkKeys, openManifest, writeManifest } from './manifest-store.js';
+import { checkKeys, openManifest, prepareQueueDir, writeManifest, type StoredManifest } from './manifest-store.js';
 import { RecordReader } from './record-reader.js';
 import { takeOwnerLock } from './owner-lock.js';
 import { recoverLog, type RecoveryReport } from './recovery.js';
 import { createSegment, segmentPath } from './segment-files.js';
 import type { DamagedRange } from './segment-scanner.js';
 import { verifyLog, type VerifyReport } from './verify.js';
-import { LogWriter, type Durability, type RecordPointer } from './writer.js';
+import { LogWriter, isNoSpace, type Durability, type RecordPointer } from './writer.js';
 
 export interface LogOptions {
   /** When append() resolves; see writer.ts. Default 'fsync'. */
@@ -117,6 +119,11 @@ export function resolveLogOptions(opts: LogOptions = {}): ResolvedLogOptions {
 export interface LogEvents {
   /** Damage found by recovery (already quarantined); emitted once, just after open. */
   damage: [DamagedRange];
+  /**
+   * A failed batch was cut back (writer.ts, Failed writes): records from `nextSeq` on, appended since the last
+   * successful write, are not in the log. Emitted synchronously, before those appends are rejected.
+   */
+  cut: [nextSeq: number];
   error: [Error];
 }
 
@@ -158,6 +165,14 @@ export class Log extends EventEmitter<LogEvents> {
     this.#reader = new RecordReader(opts.fs, this.#logDir, codec);
     this.#generations = new Map(report.segments.map((s) => [s.segmentId, s.generation]));
     writer.onRoll = (segmentId) => this.#generations.set(segmentId, 0);
+    writer.onCutBack = (nextSeq, removed) => {
+      for (const id of removed) {
+        this.#generations.delete(id);
+        this.#reader.invalidate(id);
+      }
+      this.#reader.invalidate(writer.headSegmentId); // its tail was rewritten in place: no read window may keep it
+      this.emit('cut', nextSeq);
+    };
     if (report.damage.length) setImmediate(() => report.damage.forEach((d) => this.emit('damage', d)));
   }
 
@@ -167,20 +182,31 @@ export class Log extends EventEmitter<LogEvents> {
     const codec = new RecordCodec({ compressThreshold: opts.compressThreshold, encryption: opts.encryption });
     const { fs } = opts;
     dir = path.resolve(dir);
-    const manifest = openManifest(fs, dir, opts.create, {
+    const fresh = {
       maxSegmentBytes: opts.maxSegmentBytes,
       encrypted: opts.encryption !== undefined,
       createdAt: Date.now(),
-    });
-    if (manifest.encrypted && !opts.encryption) {
-      throw new SpoolError('ERR_KEY_MISSING', `${dir} is encrypted: pass encryption keys to open it`);
-    }
-    const updated = opts.encryption ? checkKeys(manifest, keySpecs(opts.encryption)) : undefined;
+    };
+    const checked = (m: StoredManifest): StoredManifest | undefined => {
+      if (m.encrypted && !opts.encryption) {
+        throw new SpoolError('ERR_KEY_MISSING', `${dir} is encrypted: pass encryption keys to open it`);
+      }
+      return opts.encryption ? checkKeys(m, keySpecs(opts.encryption)) : undefined;
+    };
+    // An existing queue is checked before the lock (a wrong key is refused even while another process owns it);
+    // a new one is created under the lock (prepareQueueDir), so that of two processes creating it at once, the
+    // one that does not get the lock gets ERR_LOCKED.
+    let manifest = prepareQueueDir(fs, dir, opts.create);
+    let updated = manifest && checked(manifest);
 
     let unlock: (() => Promise<void>) | undefined;
     let poison: ((err: SpoolError) => void) | undefined;
     if (opts.lock) unlock = await takeOwnerLock(dir, { onLost: (err) => poison?.(err) });
     try {
+      if (!manifest) {
+        manifest = openManifest(fs, dir, true, fresh);
+        updated = checked(manifest);
+      }
       if (updated) writeManifest(fs, dir, { ...updated, encrypted: true });
       const logDir = path.join(dir, LOG_DIR);
       const durable = opts.durability !== 'none';
@@ -197,7 +223,7 @@ export class Log extends EventEmitter<LogEvents> {
         }
         report.segments.pop();
       }
-      const fd = createSegment(fs, logDir, { segmentId: headId, generation: 0, epoch, createdAt: Date.now() }, true);
+      const fd = createHead(fs, logDir, { segmentId: headId, generation: 0, epoch, createdAt: Date.now() });
       const writer = new LogWriter(
         fs,
         logDir,
@@ -309,23 +335,42 @@ export class Log extends EventEmitter<LogEvents> {
   /**
    * Calls onEntry for every record in log order: from the checkpoint's position when the index is usable
    * (returning its state), otherwise from the first record (state undefined). Meant to be called once, right
-   * after open, before appending.
+   * after open, before appending; or with `fromStart`, from the first record whatever the index (state undefined),
+   * to rebuild a fold after a cut back. `onDamaged` is called, in log order, before the first record after each
+   * stretch the scan stepped over (damage recovery quarantined), with what can be made out of it.
    */
-  replay(onEntry: (entry: LogEntry) => boolean | void): { state: Buffer | undefined; summary: LogScanSummary } {
+  replay(
+    onEntry: (entry: LogEntry) => boolean | void,
+    fromStart = false,
+    onDamaged?: (stretch: DamagedStretch) => void,
+  ): { state: Buffer | undefined; summary: LogScanSummary } {
     this.#assertOpen();
-    const cp = this.recovery.checkpoint;
+    const cp = fromStart ? undefined : this.recovery.checkpoint;
+    // Records follow each other without a byte between them, so a record that does not start where the previous
+    // one ended (or, first in its segment, right after the header) follows a stretch the scanner stepped over.
+    let segmentId = cp?.position.segmentId ?? 0;
+    let offset = cp?.position.offset ?? SEGMENT_HEADER_BYTES;
+    let seq = cp ? cp.position.nextSeq - 1 : 0;
     const summary = scanLog(this.#opts.fs, this.#logDir, {
       from: cp?.position,
       fromEpoch: cp?.epoch,
       codec: this.#codec,
-      onEntry,
+      onEntry: onDamaged === undefined ? onEntry : (e) => {
+        const start = e.segmentId === segmentId ? offset : SEGMENT_HEADER_BYTES;
+        if (e.offset > start) onDamaged(readDamagedStretch(this.#opts.fs, this.#logDir, e.segmentId, start, e.offset, seq, e.seq));
+        segmentId = e.segmentId;
+        offset = e.offset + e.size;
+        seq = e.seq;
+        return onEntry(e);
+      },
     });
     return { state: cp?.state, summary };
   }
 
   /**
    * Writes `state` as the checkpoint at `upTo` (default: after every record appended so far). Syncs the log first,
-   * so the index never covers records that a power loss could still take away.
+   * so the index never covers records that a power loss could still take away. Resolves without writing when a
+   * failed write was cut back meanwhile (the 'cut' event): the state may hold records that are not in the log.
    */
   async checkpoint(state: Buffer, upTo?: RecordPointer): Promise<void> {
     this.#assertOpen();
@@ -334,9 +379,10 @@ export class Log extends EventEmitter<LogEvents> {
     const position: LogPosition = upTo
       ? { nextSeq: upTo.seq + 1, segmentId: upTo.segmentId, offset: upTo.offset + upTo.size }
       : this.#writer.position;
+    const cuts = this.#writer.cuts;
     // One at a time: they share index.tmp. Each is whole on its own, so a later one simply follows.
     while (this.#checkpointing) await this.#checkpointing.catch(() => undefined);
-    const run = this.#checkpointNow(state, position);
+    const run = this.#checkpointNow(state, position, cuts);
     this.#checkpointing = run;
     try {
       await run;
@@ -346,8 +392,11 @@ export class Log extends EventEmitter<LogEvents> {
   }
 
 
-  async #checkpointNow(state: Buffer, position: LogPosition): Promise<void> {
+  async #checkpointNow(state: Buffer, position: LogPosition, cuts: number): Promise<void> {
     await this.#writer.sync();
+    // A failed batch was cut back since the state was taken: it may describe records that are gone, and its
+    // position may fall inside records written since. Not written; the next checkpoint covers this moment.
+    if (this.#writer.cuts !== cuts) return;
     const segments = [...this.#generations]
       .filter(([id]) => id <= position.segmentId)
       .map(([segmentId, generation]) => ({ segmentId, generation }))
@@ -413,6 +462,25 @@ export class Log extends EventEmitter<LogEvents> {
 
   #assertOpen(): void {
     if (this.#closed) throw new SpoolError('ERR_CLOSED', 'the log is closed');
+  }
+}
+
+/**
+ * Creates the fresh head segment at open. On a disk with no room it is left for the writer's first flush to
+ * create (fd -1, writer.ts: A full disk at open), so that a full disk still opens and serves reads; a half-made
+ * file is removed so that the later creation (O_EXCL) finds the name free.
+ */
+function createHead(fs: Fs, logDir: string, header: Parameters<typeof createSegment>[2]): number {
+  try {
+    return createSegment(fs, logDir, header, true);
+  } catch (err) {
+    if (!isNoSpace(err)) throw err;
+    try {
+      fs.unlinkSync(segmentPath(logDir, header.segmentId));
+    } catch (unlinkErr) {
+      if ((unlinkErr as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError('remove a half-made head segment', unlinkErr);
+    }
+    return -1;
   }
 }
 

@@ -11,7 +11,7 @@ import { SpoolError, ioError } from '../errors.js';
 import { decodeManifest, encodeManifest, type ManifestBody } from '../format/manifest.js';
 import { INDEX_FILE, LOG_DIR, MANIFEST_FILE, QUARANTINE_DIR } from '../format/names.js';
 import type { KeySpec } from '../codec/keyring.js';
-import { replaceFileAtomic, type Fs } from './fs.js';
+import { makeDirs, replaceFileAtomic, type Fs } from './fs.js';
 
 export interface StoredManifest extends ManifestBody {
   /** Key id → hex key check. */
@@ -41,13 +41,35 @@ export function readManifest(fs: Fs, dir: string): StoredManifest {
 }
 
 /**
+ * Before the owner lock: the directory's manifest when it has one (or ERR_NOT_A_LOG when `create` is off), else
+ * undefined after making sure the directory is ours to create a queue in (missing, or empty of anything but what
+ * a queue holds) and exists, so that the lock can be taken in it. The manifest itself is created only under the
+ * lock (openManifest): two processes creating the same queue at once must not both write it, and the one that
+ * loses the lock gets ERR_LOCKED like any second process.
+ */
+export function prepareQueueDir(fs: Fs, dir: string, create: boolean): StoredManifest | undefined {
+  if (fs.existsSync(path.join(dir, MANIFEST_FILE)) || !create) return readManifest(fs, dir);
+  checkNotForeign(fs, dir);
+  makeDirs(fs, dir);
+  return undefined;
+}
+
+/**
  * Returns the directory's manifest, creating the directory and manifest when `create` allows and the directory
  * is empty or missing. A non-empty directory without a manifest is refused (ERR_NOT_A_LOG): it is somebody
- * else's, and nothing is written into it.
+ * else's, and nothing is written into it. Creating is for the holder of the owner lock (see prepareQueueDir).
  */
 export function openManifest(fs: Fs, dir: string, create: boolean, fresh: ManifestBody): StoredManifest {
   if (fs.existsSync(path.join(dir, MANIFEST_FILE))) return readManifest(fs, dir);
   if (!create) return readManifest(fs, dir);
+  checkNotForeign(fs, dir);
+  makeDirs(fs, path.join(dir, LOG_DIR));
+  replaceFileAtomic(fs, path.join(dir, MANIFEST_FILE), encodeManifest(fresh));
+  return fresh;
+}
+
+/** ERR_NOT_A_LOG when `dir` is a file, or a directory holding anything a queue does not. */
+function checkNotForeign(fs: Fs, dir: string): void {
   let entries: string[] = [];
   try {
     if (fs.existsSync(dir)) entries = fs.readdirSync(dir);
@@ -61,13 +83,6 @@ export function openManifest(fs: Fs, dir: string, create: boolean, fresh: Manife
   if (foreign.length > 0) {
     throw new SpoolError('ERR_NOT_A_LOG', `${dir} is not empty and holds no spoolq queue (found ${foreign[0]})`);
   }
-  try {
-    fs.mkdirSync(path.join(dir, LOG_DIR), { recursive: true });
-  } catch (err) {
-    throw ioError(`create ${dir}`, err);
-  }
-  replaceFileAtomic(fs, path.join(dir, MANIFEST_FILE), encodeManifest(fresh));
-  return fresh;
 }
 
 /**

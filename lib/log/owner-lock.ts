@@ -62,7 +62,7 @@ export async function takeOwnerLock(dir: string, opts: OwnerLockOptions): Promis
       }
       return release;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw ioError('take the owner lock', err);
+      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw ioError(`take the owner lock of ${dir}`, err);
       const holder = readPid(lockPath);
       if (attempt < 4 && holder !== undefined && !isAlive(holder) && breakDeadLock(lockPath, holder)) continue;
       if (attempt < 4 && holder === undefined) {

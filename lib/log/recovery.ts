@@ -11,6 +11,8 @@
  *      exists); otherwise start from the first segment.
  *   4. Scan from there to the end (segment-scanner.ts). Damage inside a segment, with valid records after it,
  *      is copied to quarantine/ and reported; the bytes stay where they are and every reader steps over them.
+ *      (Replay hands what can still be made out of such a stretch to the layer above, which names the jobs it
+ *      held: log.ts onDamaged, damaged-stretch.ts, queue/fold.ts.)
  *      A bad tail of the last segment is a torn write: it is cut off and the truncation fsynced. A bad tail of
  *      an earlier (sealed) segment is not normal, since sealed segments were fsynced before the roll: it is
  *      copied to quarantine/, reported as damage, then cut off.
@@ -24,7 +26,7 @@ import { INDEX_FILE, QUARANTINE_DIR, isTempFileName, quarantineFileName } from '
 import { SEGMENT_HEADER_BYTES } from '../format/segment-header.js';
 import type { Checkpoint } from '../format/checkpoint.js';
 import { readCheckpointFile } from './checkpoint-store.js';
-import { closeQuietly, fsyncDir, openOrThrow, readFully, writeFully, type Fs } from './fs.js';
+import { closeQuietly, fsyncDir, makeDirs, openOrThrow, readFully, writeFully, type Fs } from './fs.js';
 import { listSegmentIds, readSegmentHeader, segmentPath } from './segment-files.js';
 import { scanSegment, type DamagedRange } from './segment-scanner.js';
 
@@ -199,7 +201,7 @@ function quarantine(fs: Fs, dir: string, fd: number, segmentId: number, start: n
   const qdir = path.join(dir, QUARANTINE_DIR);
   const file = path.join(qdir, quarantineFileName(segmentId, start));
   try {
-    fs.mkdirSync(qdir, { recursive: true });
+    makeDirs(fs, qdir);
     if (fs.existsSync(file)) return;
     const bytes = Buffer.allocUnsafe(end - start);
     const n = readFully(fs, fd, bytes, 0, bytes.length, start);

@@ -32,16 +32,43 @@
  * data (ftruncate, then its fsync) when it is sealed at a roll and at close, so sealed segments never end in
  * zeros.
  *
- * Errors are sticky: after a failed write or fsync the writer rejects that batch and every later append with
- * the same ERR_IO, and never writes again. What was on disk stays as it was; reopening recovers it (a torn tail
- * of the failed batch is truncated then). Nothing retries and carries on, because after a failed fsync the
- * kernel may already have dropped the dirty pages: retrying would report success for data that is gone.
+ * Failed writes: the cut back. A batch whose write() (or segment creation, or preallocation) fails is taken
+ * back whole: the segments this flush created are closed, unlinked and the directory fsynced; the head it
+ * started in is reopened if a roll closed it, truncated to where the batch began and fsynced. So after the cut,
+ * in every mode, the files hold exactly the records appended before the batch: a record whose append was
+ * rejected is not in the log, now or after a crash or a power loss (the truncation is durable before the
+ * rejection is reported). The seqs of the batch are handed out again. onCutBack tells the layer above, before
+ * any append is rejected, so that it can make its state the fold of the log again (it folded those records when
+ * they were appended). A checkpoint whose position was taken before a cut is not written (log.ts).
+ *
+ * Errors, and when they are sticky. A write() that failed with ENOSPC or EDQUOT (no room) and was cut back cleanly
+ * rejects that batch only: nothing on disk or in the page cache is lost by a refused allocation, the files are
+ * exactly the acknowledged records, and a disk that was full is usually freed again, so the writer accepts the
+ * next append (a queue on a full disk keeps serving and refuses adds, rather than dying until reopened). Every
+ * other failure is sticky: the writer rejects that batch and every later append with the same ERR_IO and never
+ * writes again; reopening recovers. That covers any failed fsync or fdatasync (whatever its errno, ENOSPC
+ * included): after a failed fsync the kernel may already have dropped the dirty pages, and retrying would report
+ * success for data that is gone (DESIGN §3). It covers a write error other than no-room (EIO: the device). And if
+ * the cut back itself fails, the error says that the outcome of the batch is unknown (its records may or may not
+ * be found by the next open) and is sticky; so is a cut after which onCutBack throws (the state above could not
+ * be made to match the log). A reader in another process that tails the head (QueueEvents, the CLI) may see a
+ * record of the batch in the moment between its write and the cut.
+ *
+ * Crash story of a cut: a crash before the truncation leaves the batch's bytes, whole records or a torn one; the
+ * appends were not acknowledged (their promises were still pending), so either outcome is allowed, and recovery
+ * truncates a torn tail as usual. A crash after the truncation and its fsync leaves the log as before the batch. A
+ * segment created by the failed flush and not yet unlinked is empty or holds only the batch's records; a crash
+ * leaves it as the last segment, which recovery reads (unacknowledged records, allowed) or removes (a bad header).
+ *
+ * A full disk at open. Opening creates a fresh head segment (log.ts); when that fails for want of room the head is
+ * left uncreated (fd -1) and the first flush creates it, so a queue on a full disk opens, serves reads, and
+ * refuses adds with ENOSPC until there is room again.
  */
 import { SpoolError, invalidArg, ioError } from '../errors.js';
 import { SEGMENT_HEADER_BYTES } from '../format/segment-header.js';
 import { maxPayloadBytes, type Payload, type RecordCodec } from '../codec/record-codec.js';
-import { closeQuietly, writeFully, type Fs } from './fs.js';
-import { createSegment } from './segment-files.js';
+import { closeQuietly, fsyncDir, writeFully, type Fs } from './fs.js';
+import { createSegment, segmentPath } from './segment-files.js';
 
 export type Durability = 'fsync' | 'batch' | 'none';
 
@@ -66,6 +93,7 @@ export interface WriterOptions {
 
 export interface WriterHead {
   segmentId: number;
+  /** -1 while the head file is not created yet (a full disk at open: header, A full disk at open). */
   fd: number;
   /** Bytes in the file; appends go here. */
   size: number;
@@ -125,6 +153,17 @@ export class LogWriter {
   onWrite: ((nextSeq: number) => void) | undefined;
   /** Called when a roll has created a new segment. */
   onRoll: ((segmentId: number) => void) | undefined;
+  /**
+   * Called when a failed batch was cut back (header: Failed writes), before its appends are rejected: records
+   * from `nextSeq` on are not in the log, and the segments `removed` are gone.
+   */
+  onCutBack: ((nextSeq: number, removed: number[]) => void) | undefined;
+  /** Cuts made so far: a checkpoint taken across one would cover records that are gone. */
+  #cuts = 0;
+  /** Segments the flush in progress created (rolls, or the deferred head): what a cut back removes. */
+  #created: number[] = [];
+  /** True while the flush in progress is inside an fsync: a failure there is sticky, whatever its errno. */
+  #inSync = false;
 
   constructor(fs: Fs, logDir: string, codec: RecordCodec, opts: WriterOptions, head: WriterHead, nextSeq: number) {
     this.#fs = fs;
@@ -151,6 +190,11 @@ export class LogWriter {
   /** The position after the last record appended (written or still pending). */
   get position(): { nextSeq: number; segmentId: number; offset: number } {
     return { nextSeq: this.#nextSeq, segmentId: this.#tailSegmentId, offset: this.#tailSize };
+  }
+
+  /** How many failed batches were cut back so far. */
+  get cuts(): number {
+    return this.#cuts;
   }
 
   /** The sticky error, if the writer has failed. */
@@ -248,16 +292,19 @@ export class LogWriter {
     if (this.#syncing && (this.#opts.durability === 'fsync' || this.#runs.length > 1 ||
         this.#runs[0]!.segmentId !== this.#head.segmentId)) return;
     const waiters = this.#waiters;
+    const start = { segmentId: this.#head.segmentId, size: this.#head.size, seq: this.#nextSeq - this.#pending };
     try {
       for (const run of this.#runs) {
         if (run.segmentId !== this.#head.segmentId) this.#roll(run.segmentId);
+        else if (this.#head.fd < 0) this.#head.fd = this.#newSegment(run.segmentId);
         if (this.#opts.preallocateBytes) this.#preallocate(this.#head.size + run.end - run.start);
         writeFully(this.#fs, this.#head.fd, this.#buf, run.start, run.end - run.start, this.#head.size);
         this.#head.size += run.end - run.start;
       }
     } catch (err) {
-      return this.#fail(ioError('write to the log', err));
+      return this.#writeFailed(err, start);
     }
+    this.#created = [];
     const records = this.#pending;
     this.#used = 0;
     this.#runs = [];
@@ -336,18 +383,100 @@ export class LogWriter {
     // fsync mode: records of this very batch may lie in the old segment, and their waiters resolve after the
     // head's sync, so the old one is synced here. Other modes acknowledge at write(): the sealed segment is synced
     // on the thread pool (a 64 MiB fsync blocks for a long time) and sync()/close() wait for it.
-    if (this.#opts.durability === 'fsync') this.#fs.fsyncSync(old.fd);
-    const fd = createSegment(
-      this.#fs,
-      this.#logDir,
-      { segmentId, generation: 0, epoch: this.#opts.epoch, createdAt: Date.now() },
-      true,
-    );
+    if (this.#opts.durability === 'fsync') {
+      this.#inSync = true;
+      this.#fs.fsyncSync(old.fd);
+      this.#inSync = false;
+    }
+    const fd = this.#newSegment(segmentId);
     if (this.#opts.durability === 'fsync') closeQuietly(this.#fs, old.fd);
     else this.#seal(old.fd);
     this.#head = { segmentId, fd, size: SEGMENT_HEADER_BYTES };
     this.#allocated = SEGMENT_HEADER_BYTES;
     this.onRoll?.(segmentId);
+  }
+
+  /** Creates segment `segmentId` durably (segment-files.ts) and returns its fd; a cut back removes it again. */
+  #newSegment(segmentId: number): number {
+    this.#created.push(segmentId);
+    const fd = createSegment(this.#fs, this.#logDir, { segmentId, generation: 0, epoch: this.#epoch, createdAt: Date.now() }, false);
+    try {
+      this.#inSync = true;
+      this.#fs.fsyncSync(fd);
+      fsyncDir(this.#fs, this.#logDir);
+      this.#inSync = false;
+    } catch (err) {
+      closeQuietly(this.#fs, fd);
+      throw ioError(`create segment ${segmentId}`, err);
+    }
+    return fd;
+  }
+
+  /** A flush failed at `cause`: cut the batch back (header: Failed writes), then reject it, sticky or not. */
+  #writeFailed(cause: unknown, start: { segmentId: number; size: number; seq: number }): void {
+    const error = ioError('write to the log', cause);
+    const sticky = this.#inSync || !isNoSpace(cause);
+    this.#inSync = false;
+    let removed: number[];
+    try {
+      removed = this.#cutBack(start);
+    } catch (cutErr) {
+      const code = (e: unknown): string => errnoOf(e) ?? String((e as Error)?.message ?? e);
+      return this.#fail(new SpoolError(
+        'ERR_IO',
+        `${error.message}, and cutting the log back to its last good end failed too (${code(cutErr)}): ` +
+          'whether the records of the failed batch are in the log is unknown until the queue is reopened',
+        { cause },
+      ));
+    }
+    this.#cuts++;
+    this.#lastPtr = undefined;
+    try {
+      this.onCutBack?.(start.seq, removed);
+    } catch (foldErr) {
+      // The layer above could not make its state match the log again: nothing may be appended on top of it.
+      return this.#fail(ioError('rebuild the state after a failed write was cut back', foldErr));
+    }
+    if (sticky) return this.#fail(error);
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    this.#shared = undefined;
+    this.#pending = 0;
+    this.#used = 0;
+    this.#runs = [];
+    for (const w of waiters) w.reject(error);
+    this.#maybeIdle();
+  }
+
+  /** Puts the files and the position back to `start`; returns the segments it removed. Throws if it cannot. */
+  #cutBack(start: { segmentId: number; size: number; seq: number }): number[] {
+    const fs = this.#fs;
+    const removed = this.#created;
+    this.#created = [];
+    let fd = this.#head.segmentId === start.segmentId ? this.#head.fd : -1;
+    for (const id of removed) {
+      if (this.#head.segmentId === id && this.#head.fd >= 0) closeQuietly(fs, this.#head.fd);
+      if (id === start.segmentId) fd = -1; // the deferred head: not created after all
+      try {
+        fs.unlinkSync(segmentPath(this.#logDir, id));
+      } catch (err) {
+        if (errnoOf(err) !== 'ENOENT') throw err; // ENOENT: its creation failed before the file existed
+      }
+    }
+    if (removed.length > 0) fsyncDir(fs, this.#logDir);
+    const deferred = removed.includes(start.segmentId);
+    if (!deferred) {
+      if (fd < 0) fd = fs.openSync(segmentPath(this.#logDir, start.segmentId), 'r+'); // a roll closed (or is sealing) it
+      fs.ftruncateSync(fd, start.size);
+      fs.fsyncSync(fd);
+    }
+    this.#head = { segmentId: start.segmentId, fd, size: start.size };
+    this.#allocated = start.size;
+    this.#tailSegmentId = start.segmentId;
+    this.#tailSize = start.size;
+    this.#nextSeq = start.seq;
+    if (!deferred) this.#unsynced = false;
+    return removed;
   }
 
   /** Syncs and closes a sealed segment's fd in the background; sync() and close() wait for it. */
@@ -432,7 +561,21 @@ export class LogWriter {
     } finally {
       this.#closed = true;
       clearTimeout(this.#batchTimer);
-      closeQuietly(this.#fs, this.#head.fd);
+      if (this.#head.fd >= 0) closeQuietly(this.#fs, this.#head.fd);
     }
   }
+}
+
+/** True when `err` (or an error it wraps) says there is no room: ENOSPC, or EDQUOT (over quota). */
+export function isNoSpace(err: unknown): boolean {
+  const code = errnoOf(err);
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+/** The errno code of `err` or of the first error it wraps that has one. */
+function errnoOf(err: unknown): string | undefined {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, i = 0; e && i < 5; e = e.cause as typeof e, i++) {
+    if (typeof e.code === 'string' && !e.code.startsWith('ERR_')) return e.code;
+  }
+  return undefined;
 }

@@ -77,7 +77,7 @@ export class TicketDesk {
   /** Cuts tickets for every worker that wants work, round robin, while jobs are ready. */
   dispatch(): void {
     const table = this.#owner.table;
-    if (this.#closed || this.#owner.closed || table.paused) return;
+    if (this.#closed || this.#owner.closed || table.paused || this.#owner.cooling) return;
     for (let served = 0; served < this.#ports.length; served++) {
       const port = this.#ports[this.#next++ % this.#ports.length]!;
       if (port.want <= 0) continue;
@@ -141,7 +141,11 @@ export class TicketDesk {
         port.offer(name, content);
       },
       (err: Error) => {
+        // The ACTIVE record was refused: not in the log (a failed write is cut back, and the owner's table rebuilt
+        // without it), so the ticket never existed and the jobs were never cut for this worker.
         port.inFlight -= jobs.length;
+        port.want += jobs.length;
+        if (this.#live.get(ticket) === live) this.#live.delete(ticket);
         this.#owner.emit('error', err);
       },
     );

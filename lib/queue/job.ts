@@ -6,6 +6,11 @@
  * A job in a dead-letter queue (job option deadLetter) arrives with the attemptsMade, failedReason and stacktrace
  * it had when it failed for good in the queue it came from, and `origin` says which queue and id that was (read
  * from its ADD record, so set by load(): getJob, getJobs; a processor's Job does not have it).
+ *
+ * A damaged record (ERR_CORRUPT_RECORD: it fails its checksum, or was quarantined) does not stop a listing: the
+ * Job is built from what the table knows (id, name, options, state, times, failedReason), the part that record
+ * held is left empty (data undefined, returnvalue undefined, stacktrace []), and `unreadable` holds the error.
+ * Only reading the data itself, a worker running the job, fails with ERR_CORRUPT_RECORD.
  */
 import { SpoolError } from '../errors.js';
 import { REC, type CompleteEvent, type FailEvent, type StoredJobOpts } from '../store/events.js';
@@ -31,6 +36,11 @@ export class Job<DataType = unknown, ReturnType = unknown> {
   finishedOn: number | undefined;
   /** For a dead letter: the queue it failed in and its id there (what a redrive sends it back to). */
   origin: { queue: string; jobId: string } | undefined;
+  /**
+   * Set when a record of this job could not be read because it is damaged (ERR_CORRUPT_RECORD): its message says
+   * which (the data, the return value or the failure). What that record held is left empty. Undefined otherwise.
+   */
+  unreadable: SpoolError | undefined;
   readonly #owner: Owner;
 
   private constructor(owner: Owner, meta: JobMeta, data: DataType) {
@@ -49,21 +59,32 @@ export class Job<DataType = unknown, ReturnType = unknown> {
     this.processedOn = meta.processedOn || undefined;
     this.finishedOn = meta.finishedOn || undefined;
     this.origin = undefined;
+    this.unreadable = undefined;
   }
 
-  /** Builds a Job from the table entry, reading its data (and result or failure) from the log. */
+  /** Builds a Job from the table entry, reading its data (and result or failure) from the log; see the header on damage. */
   static async load<D, R>(owner: Owner, meta: JobMeta): Promise<Job<D, R>> {
-    const add = await owner.readAdd(meta);
-    const job = new Job<D, R>(owner, meta, add.d as D);
-    if (add.dl) {
+    let unreadable: SpoolError | undefined;
+    const damaged = (what: string) => (err: unknown): undefined => {
+      if (!(err instanceof SpoolError) || err.code !== 'ERR_CORRUPT_RECORD') throw err;
+      unreadable ??= new SpoolError('ERR_CORRUPT_RECORD', `job ${meta.id}: its ${what} cannot be read: ${err.message}`, { cause: err });
+      return undefined;
+    };
+    const add = await owner.readAdd(meta).catch(damaged('data'));
+    const job = new Job<D, R>(owner, meta, add?.d as D);
+    if (add?.dl) {
       job.origin = { queue: add.dl.q, jobId: add.dl.id };
       if (add.dl.e.stack && meta.failedReason !== undefined) job.stacktrace = [add.dl.e.stack]; // not once retried
     }
-    if (meta.resultPtr) job.returnvalue = (await owner.readEvent<CompleteEvent>(() => meta.resultPtr!)).rv as R;
-    if (meta.failPtr && meta.failPtr.seq) {
-      const fail = await owner.readEvent<FailEvent>(() => meta.failPtr!);
-      if (fail.e?.stack) job.stacktrace = [fail.e.stack];
+    if (meta.resultPtr) {
+      const complete = await owner.readEvent<CompleteEvent>(() => meta.resultPtr!).catch(damaged('return value'));
+      job.returnvalue = complete?.rv as R | undefined;
     }
+    if (meta.failPtr && meta.failPtr.seq) {
+      const fail = await owner.readEvent<FailEvent>(() => meta.failPtr!).catch(damaged('failure record'));
+      if (fail?.e?.stack) job.stacktrace = [fail.e.stack];
+    }
+    job.unreadable = unreadable;
     return job;
   }
 
@@ -135,6 +156,7 @@ export class Job<DataType = unknown, ReturnType = unknown> {
       attemptsMade: this.attemptsMade, returnvalue: this.returnvalue, failedReason: this.failedReason,
       stacktrace: this.stacktrace, timestamp: this.timestamp, processedOn: this.processedOn, finishedOn: this.finishedOn,
       ...(this.origin ? { origin: this.origin } : {}),
+      ...(this.unreadable ? { unreadable: this.unreadable.message } : {}),
     };
   }
 }

@@ -18,6 +18,7 @@ import { invalidArg } from '../errors.js';
 import type { EncryptionOptions } from '../codec/keyring.js';
 import { resolveLogOptions } from '../log/log.js';
 import type { Durability } from '../log/writer.js';
+import type { Fs } from '../log/fs.js';
 import type { StoredJobOpts } from '../store/events.js';
 
 export const MAX_PRIORITY = 2_097_152;
@@ -43,8 +44,17 @@ export interface QueueOptions {
   defaultJobOptions?: JobsOptions;
 }
 
+/**
+ * The file-system seam (lib/log/fs.ts) for a queue's log: an internal option under a symbol, so that fault tests
+ * can hand a Queue an Fs that fails on purpose. Not public API: lib/index.ts does not export it, and a symbol key
+ * is invisible to the unknown-key check (Object.keys) and to JSON.
+ */
+export const INTERNAL_FS: unique symbol = Symbol('spoolq internal fs');
+
 export interface ResolvedQueueOptions {
   dir: string;
+  /** The Fs seam (INTERNAL_FS); undefined: node:fs. */
+  fs: Fs | undefined;
   durability: Durability;
   encryption: EncryptionOptions | undefined;
   compression: boolean | { threshold: number } | undefined;
@@ -147,6 +157,7 @@ export function resolveQueueOptions(opts: unknown, kind: 'queue' | 'worker' = 'q
   });
   return {
     dir: o.dir,
+    fs: (o as { [INTERNAL_FS]?: Fs })[INTERNAL_FS],
     durability: o.durability ?? 'fsync',
     encryption: o.encryption,
     compression: o.compression,

@@ -2,7 +2,8 @@
  * Owner: the one process-wide authority over a queue directory (DESIGN §2). Every Queue and Worker on the same
  * directory in this process shares it (ownerRegistry below): one log writer, one fold, one scheduler.
  *
- * Owns: opening (log, replay into the job table, stalling what the previous owner left active), every append
+ * Owns: opening (log, replay into the job table (fold.ts, which also names jobs whose ADD is damaged), stalling
+ * what the previous owner left active), every append
  * (each record is folded into the table at the moment it is appended, so the table is always the fold of the
  * log in log order), the scheduler (delays, retries, retention by age), ticket cutting and lease checks
  * (desk.ts), checkpoints, and the queue-level events. Does not own: validation of public input (queue.ts and
@@ -17,15 +18,15 @@ import { EventEmitter } from 'node:events';
 import * as path from 'node:path';
 import { SpoolError } from '../errors.js';
 import { Log } from '../log/log.js';
-import type { LogEntry } from '../log/log-scan.js';
 import type { RecordPointer } from '../log/writer.js';
 import type { Payload, PayloadDecoder } from '../codec/record-codec.js';
 import { REC, decodeAddData, decodeEvent, encodeEvent, type AddEvent, type FailEvent, type StoredJobOpts, type WireError } from '../store/events.js';
-import { JobTable, type JobMeta } from '../store/job-table.js';
+import type { JobTable, JobMeta } from '../store/job-table.js';
 import { QueueLiveness } from '../store/liveness.js';
-import { decodeSnapshot, encodeSnapshot } from '../store/snapshot.js';
+import { encodeSnapshot } from '../store/snapshot.js';
 import type { CompactionResult } from '../log/compactor.js';
 import { TicketDesk, type WorkerPort } from './desk.js';
+import { foldLog, type DamagedJob } from './fold.js';
 import { NO_JOB_OPTS as NO_OPTS, resolveQueueOptions, type ResolvedQueueOptions } from './options.js';
 
 export interface OwnerEvents {
@@ -52,8 +53,10 @@ export class Owner extends EventEmitter<OwnerEvents> {
   readonly name: string;
   readonly dir: string;
   readonly opts: ResolvedQueueOptions;
-  readonly table: JobTable;
+  #table: JobTable;
   readonly desk: TicketDesk;
+  /** Until when the owner writes nothing on its own (dispatch, retention, leases): a failed write was cut back. */
+  #coolUntil = 0;
   readonly #log: Log;
   #lastPtr: RecordPointer | undefined;
   #sinceCheckpoint = 0;
@@ -69,10 +72,52 @@ export class Owner extends EventEmitter<OwnerEvents> {
     this.dir = dir;
     this.opts = opts;
     this.#log = log;
-    this.table = table;
+    this.#table = table;
     this.desk = new TicketDesk(this, dir, log.epoch);
     this.setMaxListeners(0); // every Queue and Worker on this directory in the process listens here
-    log.on('damage', (d) => this.emit('error', new SpoolError('ERR_CORRUPT_RECORD', `damaged log range quarantined: segment ${d.segmentId} [${d.offset}, ${d.end}) ${d.reason}`)));
+    log.on('damage', (d) => this.emit('error', new SpoolError('ERR_CORRUPT_RECORD', `damaged log range quarantined: segment ${d.segmentId} [${d.offset}, ${d.end}) ${d.reason}${this.#jobsIn(d)}`)));
+    log.on('cut', () => this.#refold());
+  }
+
+  /** Damaged ADD records the fold found at open (fold.ts): named in the report of the range that holds them. */
+  #damaged: DamagedJob[] = [];
+
+  #jobsIn(range: { segmentId: number; offset: number; end: number }): string {
+    const held = this.#damaged.filter((d) => d.ptr.segmentId === range.segmentId && d.ptr.offset >= range.offset && d.ptr.offset < range.end);
+    if (held.length === 0) return '';
+    const names = held.map((d) => (d.id !== undefined ? `job ${d.id}` : `the ADD of seq ${d.seq} (its job id cannot be read)`));
+    return `; it held ${names.join(', ')}`;
+  }
+
+  /** The fold of the log: replaced, never edited from outside, when a failed write is cut back (#refold). */
+  get table(): JobTable {
+    return this.#table;
+  }
+
+  /**
+   * A failed batch was cut back (log 'cut', writer.ts: Failed writes): its records were folded into the table
+   * when they were appended, and they are not in the log. The table is rebuilt from the log, as an open without
+   * the index would (synchronously, before the batch's appends are rejected, so that a caller that sees the
+   * rejection sees a table without them), and what derives from it is reset: tickets cut in the batch are dropped
+   * by the desk when their ACTIVE record's promise rejects, the delay timer is re-armed from the new table, and
+   * for COOL_MS the owner appends nothing on its own (dispatch, retention, lease checks), so that a disk that
+   * stays full costs one failed write and one rebuild a second rather than a loop of them.
+   */
+  #refold(): void {
+    if (this.#closed) return; // closing: the log is closed already, and nothing reads the table any more
+    const { table, last, replayed } = foldLog(this.#log, true);
+    this.#table = table;
+    this.#lastPtr = last;
+    this.#sinceCheckpoint = replayed;
+    this.#coolUntil = Date.now() + COOL_MS;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#armTimer(this.#coolUntil);
+  }
+
+  /** True while the owner holds back its own appends after a cut back (#refold). */
+  get cooling(): boolean {
+    return this.#coolUntil !== 0 && Date.now() < this.#coolUntil;
   }
 
   static async open(name: string, opts: ResolvedQueueOptions): Promise<Owner> {
@@ -83,19 +128,12 @@ export class Owner extends EventEmitter<OwnerEvents> {
       compression: opts.compression,
       maxSegmentBytes: opts.maxSegmentBytes,
       batchIntervalMs: opts.batchIntervalMs,
+      fs: opts.fs,
     });
     try {
-      const cp = log.takeCheckpointState();
-      const table = cp && cp.length > 0 ? decodeSnapshot(cp) : new JobTable();
-      let replayed = 0;
-      let last: RecordPointer | undefined;
-      log.replay((e: LogEntry) => {
-        const ptr = { seq: e.seq, segmentId: e.segmentId, offset: e.offset, size: e.size };
-        table.apply(e.type, decodeEvent(e.payload(), e.seq), ptr);
-        last = ptr;
-        replayed++;
-      });
+      const { table, last, replayed, damaged } = foldLog(log, false);
       const owner = new Owner(name, dir, opts, log, table);
+      owner.#damaged = damaged;
       owner.#lastPtr = last;
       owner.#sinceCheckpoint = replayed;
       owner.desk.reset();
@@ -163,7 +201,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
 
   #folded(type: number, event: object, ptr: RecordPointer): JobMeta | undefined {
     this.#lastPtr = ptr;
-    const job = this.table.apply(type, event, ptr);
+    const job = this.#table.apply(type, event, ptr);
     // A checkpoint costs O(jobs); taking one every max(checkpointEvery, jobs) records keeps its cost per record
     // constant however large the queue grows, and bounds replay on open to about as many records as there are jobs.
     if (++this.#sinceCheckpoint >= Math.max(this.opts.checkpointEvery, this.table.jobs.size)) this.#maintain();
@@ -325,9 +363,11 @@ export class Owner extends EventEmitter<OwnerEvents> {
     if (this.#closed) return;
     const now = Date.now();
     for (const job of this.table.promoteDue(now)) this.emit('waiting', { jobId: job.id });
-    this.#removeByAge(now);
-    this.desk.checkLeases(now);
-    this.desk.dispatch();
+    if (!this.cooling) {
+      this.#removeByAge(now);
+      this.desk.checkLeases(now);
+      this.desk.dispatch();
+    }
     this.#armTimer(now + Math.min(1_000, Math.max(20, this.opts.leaseMs / 4)));
   };
 
@@ -526,5 +566,8 @@ export class Owner extends EventEmitter<OwnerEvents> {
     await this.#log.close();
   }
 }
+
+/** How long the owner appends nothing on its own after a failed write was cut back (#refold). */
+const COOL_MS = 1_000;
 
 export type { WorkerPort, StoredJobOpts };

@@ -13,7 +13,7 @@ import { JOB_STATES, JobMeta, type JobState } from '../store/job-table.js';
 import { Job } from './job.js';
 import { NO_JOB_OPTS, resolveDefaultJobOptions, resolveJobOptions, resolveQueueOptions, validateQueueName, type JobDefaults, type JobsOptions, type QueueOptions, type ResolvedQueueOptions } from './options.js';
 import type { Owner, OwnerEvents } from './owner.js';
-import { maxPayloadBytes, type Payload } from '../codec/record-codec.js';
+import type { Payload } from '../codec/record-codec.js';
 import { acquireOwner, releaseOwner } from './registry.js';
 
 export type JobType = JobState | 'paused';
@@ -148,8 +148,9 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
    */
   #encode(ev: AddEvent, generatedId: boolean, names?: Map<string, string>): Payload {
     let payload: Payload;
+    let data: string | undefined;
     try {
-      const data = JSON.stringify(ev.d);
+      data = JSON.stringify(ev.d);
       if (data === undefined) {
         payload = encodeEvent(ev); // no data: JSON leaves the key out
       } else {
@@ -167,11 +168,13 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
     } catch (cause) {
       throw new SpoolError('ERR_INVALID_ARG', `job data is not serializable as JSON: ${(cause as Error).message}`, { cause });
     }
-    // Counting the bytes costs a pass over the string: only when its length says it could be over the limit.
-    if (maxPayloadBytes(payload) > this.opts.maxDataBytes) {
-      const bytes = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+    // maxDataBytes is the data's JSON in UTF-8, as documented, not the record around it (name, options, times).
+    // Counting the bytes costs a pass over the string: only when its length says it could be over the limit (a
+    // UTF-16 unit is at most 3 bytes of UTF-8).
+    if (data !== undefined && data.length * 3 > this.opts.maxDataBytes) {
+      const bytes = Buffer.byteLength(data);
       if (bytes > this.opts.maxDataBytes) {
-        throw new SpoolError('ERR_TOO_LARGE', `job of ${bytes} bytes is over maxDataBytes (${this.opts.maxDataBytes})`);
+        throw new SpoolError('ERR_TOO_LARGE', `job data of ${bytes} bytes as JSON is over maxDataBytes (${this.opts.maxDataBytes})`);
       }
     }
     return payload;

@@ -319,6 +319,16 @@ export class JobTable {
     this.#delayed = delayed.length;
   }
 
+  /**
+   * Fails a waiting job whose ADD record is damaged (queue/fold.ts): it can never run, as its data cannot be read.
+   * Not a record: the fold of the same damaged log makes the same decision every time.
+   */
+  failDamaged(job: JobMeta, reason: string): void {
+    if (job.state !== 'waiting') return;
+    job.failedReason = reason;
+    this.#move(job, 'failed');
+  }
+
   /** Moves delayed jobs whose run time is ≤ now to waiting; returns them. */
   promoteDue(now: number): JobMeta[] {
     const due: JobMeta[] = [];

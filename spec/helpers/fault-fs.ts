@@ -3,10 +3,11 @@
  *
  * 1. Faults. `failNth(kind, n)` makes the nth call of `kind` from now fail, once, with an Error whose `code` is
  *    EIO (or the code given, e.g. ENOSPC). Kinds: write (writeSync), fsync (fsyncSync and fdatasync, files and
- *    directories alike), rename, open, ftruncate, unlink. A failing call does nothing (a failing write may be
+ *    directories alike), rename, open, ftruncate, unlink, mkdir. A failing call does nothing (a failing write may be
  *    told to write the first half of its bytes first, like a device that died mid-request); a failing fdatasync
  *    calls back with the error on a later turn of the event loop. `counts` says how many calls of each kind
- *    were made, failed ones included.
+ *    were made, failed ones included. `full` (every write fails with ENOSPC) and `readOnly` (every change fails
+ *    with EROFS) model a whole file system in that state, for as long as they are set.
  *
  * 2. Power loss. The model of the disk these tests trust, deliberately the least a POSIX file system promises:
  *    - A file is an inode with two contents: `current` (what reads see) and `synced` (what survives a power
@@ -34,7 +35,7 @@ import * as realFs from 'node:fs';
 import * as path from 'node:path';
 import { nodeFs, type Fs } from '../../lib/log/fs.js';
 
-export type FaultKind = 'write' | 'fsync' | 'rename' | 'open' | 'ftruncate' | 'unlink';
+export type FaultKind = 'write' | 'fsync' | 'rename' | 'open' | 'ftruncate' | 'unlink' | 'mkdir';
 
 export interface FaultOptions {
   /** The error's code. Default EIO. */
@@ -60,7 +61,14 @@ interface Armed extends FaultOptions {
 }
 
 export class FaultFs implements Fs {
-  readonly counts: Record<FaultKind, number> = { write: 0, fsync: 0, rename: 0, open: 0, ftruncate: 0, unlink: 0 };
+  readonly counts: Record<FaultKind, number> = { write: 0, fsync: 0, rename: 0, open: 0, ftruncate: 0, unlink: 0, mkdir: 0 };
+  /** A full disk: while true, every writeSync fails with ENOSPC and writes nothing (counted, not in `fired`). */
+  full = false;
+  /**
+   * A read-only file system: while true, every call that would change something (write, ftruncate, rename,
+   * unlink, mkdir, an open for writing or creating) fails with EROFS. Reads pass.
+   */
+  readOnly = false;
   /** Every injected fault that fired, in order: which call, and the file it was about. */
   readonly fired: Array<{ kind: FaultKind; n: number; path: string | undefined }> = [];
   #armed: Armed[] = [];
@@ -78,9 +86,11 @@ export class FaultFs implements Fs {
   }
 
   /** Counts a call; throws (or returns, for fdatasync) the fault armed for it, if any. */
-  #count(kind: FaultKind, file: string | undefined): (Error & { code: string; fault?: Armed }) | undefined {
+  #count(kind: FaultKind, file: string | undefined, mutates = true): (Error & { code: string; fault?: Armed }) | undefined {
     if (this.#dead) throw fsError('EIO', `${kind} after power loss`);
     const n = ++this.counts[kind];
+    if (this.readOnly && mutates && kind !== 'fsync') return fsError('EROFS', `read-only file system: ${kind}${file ? ` ${file}` : ''}`);
+    if (this.full && kind === 'write') return fsError('ENOSPC', `disk full: write${file ? ` to ${file}` : ''}`);
     const i = this.#armed.findIndex((a) => a.kind === kind && a.at === n);
     if (i < 0) return undefined;
     const [fault] = this.#armed.splice(i, 1);
@@ -113,7 +123,7 @@ export class FaultFs implements Fs {
 
   openSync(p: string, flags: string): number {
     const file = path.resolve(p);
-    const fault = this.#count('open', file);
+    const fault = this.#count('open', file, /[wax+]/.test(flags));
     if (fault) throw fault;
     const existing = this.#inodeAt(file);
     const fd = nodeFs.openSync(file, flags);
@@ -243,8 +253,9 @@ export class FaultFs implements Fs {
     return nodeFs.readdirSync(p);
   }
 
-  mkdirSync(p: string, opts: { recursive: true }): void {
-    this.#alive();
+  mkdirSync(p: string, opts?: { recursive?: boolean }): void {
+    const fault = this.#count('mkdir', path.resolve(p));
+    if (fault) throw fault;
     nodeFs.mkdirSync(p, opts);
   }
 

@@ -10,6 +10,8 @@ import { nodeFs, type Fs } from '../../lib/log/fs.js';
 import type { RecordPointer } from '../../lib/log/writer.js';
 import { LOG_CODECS, countingFs, gatedSyncFs, logDir, openLog, replayAll } from '../helpers/log-fixtures.js';
 import { payloadFor, segmentFiles } from '../helpers/tmp.js';
+import { FaultFs } from '../helpers/fault-fs.js';
+import { readLog } from '../../lib/log/read-log.js';
 
 const RECORD_BYTES = 36 + 100;
 
@@ -473,5 +475,75 @@ describe('LogWriter refusals', () => {
     await first.close();
     const second = await openLog(t, dir);
     assert.equal(second.nextSeq, 3);
+  });
+});
+
+describe('LogWriter: a failed write is cut back', () => {
+  for (const durability of ['fsync', 'batch', 'none'] as const) {
+    it(`takes back a batch that rolled into a new segment when a write there fails with ENOSPC (${durability})`, async (t) => {
+      const dir = logDir(t);
+      const ffs = new FaultFs();
+      const log = await Log.open(dir, { fs: ffs, durability, maxSegmentBytes: 4096 });
+      for (let i = 0; i < 3; i++) await log.append(1, payloadFor(i));
+      const segmentsBefore = segmentFiles(dir);
+      const writes = ffs.counts.write;
+      // One batch of 60 records of 136 bytes: it rolls past 4096 bytes; the first write in the new segment fails.
+      const batch = Array.from({ length: 60 }, (_, i) => log.append(1, payloadFor(100 + i)));
+      ffs.failNth('write', 1, { code: 'ENOSPC', torn: true });
+      const settled = await Promise.allSettled(batch);
+      assert.ok(settled.every((s) => s.status === 'rejected'), 'an append of the failed batch was acknowledged');
+      assert.ok(ffs.counts.write > writes);
+      assert.deepEqual(segmentFiles(dir), segmentsBefore, 'a segment made by the failed batch is still there');
+      assert.equal(log.failure, undefined, 'ENOSPC cut back cleanly is not sticky');
+      assert.equal(log.nextSeq, 4, 'the seqs of the rejected batch are handed out again');
+      const later = await log.append(1, payloadFor(7));
+      assert.equal(later.seq, 4);
+      await log.close();
+      const seen: number[] = [];
+      readLog(dir, { onEntry: (e) => void seen.push(e.payload().readUInt32LE(0)) });
+      assert.deepEqual(seen, [0, 1, 2, 7]);
+    });
+  }
+
+  it('stays failed after an fdatasync fails, whatever its errno (ENOSPC included)', async (t) => {
+    const dir = logDir(t);
+    const ffs = new FaultFs();
+    const log = await Log.open(dir, { fs: ffs, durability: 'fsync' });
+    await log.append(1, payloadFor(1));
+    ffs.failNth('fsync', 1, { code: 'ENOSPC' });
+    const err = await Promise.all([1, 2, 3].map((i) => log.append(1, payloadFor(i)))).then(() => undefined, (e: Error) => e);
+    assert.equal((err as { code?: string })?.code, 'ERR_IO');
+    assert.equal(log.failure, err);
+    await assert.rejects(log.append(1, payloadFor(9)), (e) => e === err);
+    await log.close().catch(() => undefined);
+  });
+
+  it('stays failed when the layer above cannot rebuild its state after a cut back', async (t) => {
+    const dir = logDir(t);
+    const ffs = new FaultFs();
+    const log = await Log.open(dir, { fs: ffs, durability: 'none' });
+    await log.append(1, payloadFor(1));
+    log.on('cut', () => {
+      throw new Error('fold failed');
+    });
+    ffs.failNth('write', 1, { code: 'ENOSPC' });
+    await assert.rejects(log.append(1, payloadFor(2)), /rebuild the state after a failed write was cut back/);
+    assert.ok(log.failure);
+    await assert.rejects(log.append(1, payloadFor(3)), (e) => e === log.failure);
+    await log.close().catch(() => undefined);
+  });
+
+  it('does not write a checkpoint whose state was taken before a cut back', async (t) => {
+    const dir = logDir(t);
+    const ffs = new FaultFs();
+    const log = await Log.open(dir, { fs: ffs, durability: 'none' });
+    await log.append(1, payloadFor(1));
+    const rejected = log.append(1, payloadFor(2));
+    ffs.failNth('write', 1, { code: 'ENOSPC' });
+    const checkpoint = log.checkpoint(Buffer.from('state with record 2'));
+    await assert.rejects(rejected, { code: 'ERR_IO' });
+    await checkpoint;
+    assert.equal(fs.existsSync(path.join(dir, 'index')), false, 'an index covering a rejected record was written');
+    await log.close();
   });
 });

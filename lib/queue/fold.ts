@@ -1,0 +1,112 @@
+/**
+ * The owner's fold of its log into a job table at open (and again after a cut back, owner.ts), including what a
+ * damaged ADD record leaves behind.
+ *
+ * Damage. Recovery quarantines a damaged range and every reader steps over it (log/recovery.ts). With the index,
+ * a job whose ADD lies in such a range before the index's position is in the table (the snapshot holds its pointer),
+ * and only reading its data fails: a worker fails it with ERR_CORRUPT_RECORD, a listing shows it with its data
+ * unreadable (job.ts). Replay must give the same job, not lose it, so for each stretch it steps over
+ * (Log.replay's onDamaged) the fold names the ADDs that were in it:
+ *   - a record there whose header is whole and says ADD (only its checksum fails) gives the seq; its id is read
+ *     from the payload's first key when that is plain JSON: a generated id is its seq's digits, so a damaged one is
+ *     put right from the seq; a custom id is taken as read;
+ *   - otherwise (encrypted, compressed, or the id itself damaged) the id comes from the first later record that
+ *     names a job the table does not know: ACTIVE, COMPLETE, FAIL, STALL, RELEASE, PROMOTE and RETRY are written
+ *     only for jobs that exist, so such a record after damage names a job whose ADD was lost.
+ * The job then enters the table as its ADD would have (name and time when they can be read, no options), with
+ * its pointer at the damaged bytes, so that later records fold onto it as before. One that no later record moved
+ * (still waiting at the end of the replay) can never run, its data being unreadable: it is failed with the same
+ * reason a worker would give. A damaged ADD whose id nothing names is reported by its seq only.
+ */
+import type { Log } from '../log/log.js';
+import type { DamagedStretch } from '../log/damaged-stretch.js';
+import type { LogEntry } from '../log/log-scan.js';
+import type { RecordPointer } from '../log/writer.js';
+import { REC, decodeEvent, type AddEvent } from '../store/events.js';
+import { JobTable, type JobMeta } from '../store/job-table.js';
+import { decodeSnapshot } from '../store/snapshot.js';
+
+/** A job whose ADD record was found damaged: its id when known, and where the damage lies. */
+export interface DamagedJob {
+  id: string | undefined;
+  seq: number;
+  ptr: RecordPointer;
+}
+
+export interface Fold {
+  table: JobTable;
+  last: RecordPointer | undefined;
+  replayed: number;
+  damaged: DamagedJob[];
+}
+
+/** Records the owner writes only for a job that exists: one naming an unknown job follows its lost ADD. */
+const NAMING = new Set<number>([REC.ACTIVE, REC.COMPLETE, REC.FAIL, REC.STALL, REC.RELEASE, REC.PROMOTE, REC.RETRY]);
+const FIRST_KEYS = /^\{"id":"((?:[^"\\]|\\.){1,300})"(?:,"n":"((?:[^"\\]|\\.){0,1100})")?(?:,"o":\{[^{}]*\})?(?:,"ts":(\d{1,16}))?/;
+
+/**
+ * Folds the log into a new table: from the index when `fromStart` is false and the log has one (open), else from
+ * the first record (the index may be older than records compacted away since).
+ */
+export function foldLog(log: Log, fromStart: boolean): Fold {
+  const cp = fromStart ? undefined : log.takeCheckpointState();
+  const table = cp && cp.length > 0 ? decodeSnapshot(cp) : new JobTable();
+  const damaged: DamagedJob[] = [];
+  /** Damaged ADDs whose id is not known yet, oldest first. */
+  const unnamed: DamagedJob[] = [];
+  const entered: JobMeta[] = [];
+  const enter = (d: DamagedJob, id: string, name = '', ts = 0): void => {
+    d.id = id;
+    const job = table.apply(REC.ADD, { id, n: name, o: {}, ts, d: undefined } satisfies AddEvent, d.ptr);
+    if (job) entered.push(job);
+  };
+  let replayed = 0;
+  let last: RecordPointer | undefined;
+  log.replay((e: LogEntry) => {
+    const ptr = { seq: e.seq, segmentId: e.segmentId, offset: e.offset, size: e.size };
+    const ev = decodeEvent<Record<string, unknown>>(e.payload(), e.seq);
+    const job = table.apply(e.type, ev, ptr);
+    if (!job && unnamed.length > 0 && NAMING.has(e.type)) {
+      const ids = e.type === REC.ACTIVE ? (ev.j as Array<[string, number]>).map(([id]) => id) : [ev.id as string];
+      let named = false;
+      for (const id of ids) {
+        if (unnamed.length === 0 || typeof id !== 'string' || table.jobs.has(id)) continue;
+        enter(unnamed.shift()!, id);
+        named = true;
+      }
+      if (named) table.apply(e.type, ev, ptr);
+    }
+    last = ptr;
+    replayed++;
+  }, fromStart, (stretch: DamagedStretch) => {
+    for (const r of stretch.records) {
+      if (r.type !== REC.ADD) continue;
+      const d: DamagedJob = { id: undefined, seq: r.seq, ptr: { seq: r.seq, segmentId: stretch.segmentId, offset: r.offset, size: r.size } };
+      damaged.push(d);
+      const keys = r.flags === 0 ? FIRST_KEYS.exec(r.payload.toString('latin1', 0, Math.min(r.payload.length, 1600))) : null;
+      const id = keys ? jsonString(keys[1]!) : undefined;
+      if (id === undefined) unnamed.push(d);
+      else {
+        const generated = /^\d+$/.test(id); // custom ids are never integers (options.ts)
+        const name = keys![2] === undefined ? undefined : jsonString(keys![2]);
+        enter(d, generated ? String(r.seq) : id, name, keys![3] === undefined ? 0 : Number(keys![3]));
+      }
+    }
+  });
+  for (const job of entered) {
+    if (job.state !== 'waiting') continue;
+    const p = job.ptr;
+    table.failDamaged(job, `no valid record ${p.seq} at segment ${p.segmentId} offset ${p.offset} (damaged): the job's ADD record cannot be read`);
+  }
+  return { table, last, replayed, damaged };
+}
+
+/** The string a JSON string body stands for (latin1-read, so non-ASCII is re-read as UTF-8), or undefined. */
+function jsonString(body: string): string | undefined {
+  try {
+    const s = JSON.parse(`"${body}"`) as string;
+    return Buffer.from(s, 'latin1').toString('utf8');
+  } catch {
+    return undefined;
+  }
+}
