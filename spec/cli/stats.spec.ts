@@ -40,10 +40,14 @@ describe('spoolq stats', () => {
         live: { records: 100, bytes: bytes - 64 * files.length },
         dead: { records: 0, bytes: 64 * files.length },
         damagedBytes: 0,
+        preallocatedBytes: 0,
+        headTailBytes: 0,
         fenced: 0,
-        types: { 1: 34, 2: 33, 3: 33 },
+        types: { ADD: 34, ACTIVE: 33, COMPLETE: 33 },
         compressed: 10,
         encryptedRecords: 0,
+        // A log written with Log directly: its payloads are not queue events, so there are no jobs to judge by.
+        liveness: { by: 'log', reason: 'ERR_CORRUPT_RECORD: record 1: payload is not a queue event' },
       },
     );
   });
@@ -65,11 +69,14 @@ describe('spoolq stats', () => {
       `segments      ${segs} (rolled at 4096 bytes)`,
       `bytes         ${bytes}`,
       'records       99 (seq 1..100)',
-      `live          99 records, ${bytes - 64 * segs - 136} bytes`,
-      `dead          0 records, ${64 * segs + 136} bytes (headers, damage, torn tails, preallocated zeros, fenced records)`,
+      `live          99 records, ${bytes - 64 * segs - 136} bytes ` +
+        '(every readable record: ERR_CORRUPT_RECORD: record 1: payload is not a queue event)',
+      `dead          0 records, ${64 * segs + 136} bytes (removed jobs' records, headers, damage, the head's tail, fenced records)`,
       'damaged       136 bytes',
+      'preallocated  0 bytes (zeros an fsync-mode owner keeps ahead of its appends: not damage)',
+      "head tail     0 bytes (a record being written, or torn by a crash and cut at the next open: not damage)",
       'fenced        0 records',
-      'by type       1: 34, 2: 33, 3: 32',
+      'by type       ADD: 34, ACTIVE: 33, COMPLETE: 32',
       'compressed    10 records',
       'encrypted     0 records (log is not encrypted)',
       '',
