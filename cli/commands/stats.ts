@@ -36,7 +36,7 @@ function humanStats(s: QueueStats): string[] {
     `bytes         ${s.bytes}`,
     `records       ${s.records} (seq ${seqs})`,
     `live          ${s.live.records} records, ${s.live.bytes} bytes ${liveBy}`,
-    `dead          ${s.dead.records} records, ${s.dead.bytes} bytes (removed jobs' records, headers, damage, the head's tail, fenced records)`,
+    `dead          ${s.dead.records} records, ${s.dead.bytes} bytes (removed jobs' records, headers, damage, preallocated zeros, the head's tail, fenced records)`,
     `damaged       ${s.damagedBytes} bytes`,
     `preallocated  ${s.preallocatedBytes} bytes (zeros an fsync-mode owner keeps ahead of its appends: not damage)`,
     `head tail     ${s.headTailBytes} bytes (a record being written, or torn by a crash and cut at the next open: not damage)`,

@@ -72,7 +72,7 @@ describe('spoolq stats', () => {
       'records       99 (seq 1..100)',
       `live          99 records, ${bytes - 64 * segs - 136} bytes ` +
         '(every readable record: ERR_CORRUPT_RECORD: record 1: payload is not a queue event)',
-      `dead          0 records, ${64 * segs + 136} bytes (removed jobs' records, headers, damage, the head's tail, fenced records)`,
+      `dead          0 records, ${64 * segs + 136} bytes (removed jobs' records, headers, damage, preallocated zeros, the head's tail, fenced records)`,
       'damaged       136 bytes',
       'preallocated  0 bytes (zeros an fsync-mode owner keeps ahead of its appends: not damage)',
       "head tail     0 bytes (a record being written, or torn by a crash and cut at the next open: not damage)",
