@@ -29,6 +29,8 @@ export { verifyLog } from './log/verify.js';
 export type { VerifyReport } from './log/verify.js';
 export { logStats } from './log/stats.js';
 export type { LogStats } from './log/stats.js';
+export { queueStats } from './store/queue-stats.js';
+export type { QueueStats } from './store/queue-stats.js';
 export { tailLog } from './log/tailer.js';
 export type { TailOptions, Tailer } from './log/tailer.js';
 

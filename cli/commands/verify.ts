@@ -2,8 +2,10 @@
  * `spoolq verify <queue-dir>`: a full read-only check of a queue's log (the library's verifyLog), printed for
  * people or as one JSON object. Exit 0 when the log is ok, 1 when anything is damaged.
  *
- * A torn tail is reported but is not a failure: it is what a crash in the middle of a write leaves, and the owner
- * cuts it off at its next open. Seen beside a live owner it may also just be a record being written right now.
+ * The head's tail is reported but is never a failure (the library's rule, lib/log/head-tail.ts): zeros there are
+ * space an fsync-mode owner preallocates; an incomplete or bad last record is the record a live owner is writing
+ * right now, or, with no live owner, the torn write a crash left, which the next open cuts off. Which of the two
+ * it likely is comes from the owner lock's pid; the verdict does not depend on it.
  */
 import { verifyLog, type VerifyReport } from '../../lib/index.js';
 import { commonArgs, commonOptions, type CliCommand, type CommonArgs } from '../command.js';
@@ -41,16 +43,7 @@ function humanReport(r: VerifyReport, decoded: boolean): string[] {
     out.push(`  segment ${d.segmentId}  offset ${d.offset}  end ${d.end}  bytes ${d.end - d.offset}  reason: ${d.reason}`);
   }
 
-  const t = r.tornTail;
-  out.push(
-    !t
-      ? 'torn tail: none'
-      : t.kind === 'zero'
-        ? `zeros past the end of data: segment ${t.segmentId}  offset ${t.offset}  bytes ${t.bytes}\n` +
-          '  (space an fsync-mode owner allocates ahead of its appends, or left by a crash: not a failure)'
-        : `torn tail: segment ${t.segmentId}  offset ${t.offset}  bytes ${t.bytes}  kind ${t.kind}\n` +
-          '  (normal after a crash, or a record being written right now: not a failure; the next open cuts it off)',
-  );
+  out.push(...tailLines(r));
 
   out.push(r.decodeErrors.length ? `decode errors: ${r.decodeErrors.length}` : `decode errors: ${decoded ? 'none' : 'not checked'}`);
   for (const e of r.decodeErrors) {
@@ -61,6 +54,26 @@ function humanReport(r: VerifyReport, decoded: boolean): string[] {
   out.push(r.quarantined.length ? `quarantined: ${r.quarantined.length} file(s) in quarantine/` : 'quarantined: none');
   for (const q of r.quarantined) out.push(`  ${q}`);
   return out;
+}
+
+function tailLines(r: VerifyReport): string[] {
+  const t = r.tornTail;
+  const owner = r.ownerPid === undefined ? undefined : `the live owner (pid ${r.ownerPid})`;
+  if (!t) return ['torn tail: none'];
+  if (t.kind === 'zero') {
+    return [
+      `zeros past the end of data: segment ${t.segmentId}  offset ${t.offset}  bytes ${t.bytes}`,
+      owner
+        ? `  (space ${owner} allocates ahead of its appends: not a failure)`
+        : '  (space an fsync-mode owner allocated ahead of its appends, left as it stopped: not a failure; the next open cuts it off)',
+    ];
+  }
+  return [
+    `torn tail: segment ${t.segmentId}  offset ${t.offset}  bytes ${t.bytes}  kind ${t.kind}`,
+    owner
+      ? `  (where ${owner} is writing right now: not a failure)`
+      : '  (a write cut short by a crash: not a failure; the next open cuts it off)',
+  ];
 }
 
 function payloadLine(encrypted: boolean, decoded: boolean): string {

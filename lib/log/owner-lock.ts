@@ -84,6 +84,17 @@ export async function takeOwnerLock(dir: string, opts: OwnerLockOptions): Promis
   }
 }
 
+/**
+ * The pid of the process that holds the owner lock of `dir`, if it is alive; undefined when there is no lock, no
+ * pid in it yet, or its holder is dead. Read-only, for readers (the CLI) that say whether the head is being
+ * written right now; they must not depend on it for anything else: the answer can change the moment it is read,
+ * and a reused pid makes a dead owner look alive.
+ */
+export function liveOwnerPid(dir: string): number | undefined {
+  const pid = readPid(path.join(dir, OWNER_LOCK));
+  return pid !== undefined && isAlive(pid) ? pid : undefined;
+}
+
 /** node:fs for proper-lockfile, but rmdir also removes the pid file we put inside the lock directory. */
 const lockFs = {
   ...nodeFs,

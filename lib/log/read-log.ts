@@ -1,12 +1,15 @@
 /**
  * readLog: the read-only way into a log directory for tools (the CLI's dump, QueueEvents later): checks that the
  * directory is a log, builds the codec from the keys given, and scans. No lock, no writes, safe beside an owner.
+ * `damage` is judged by head-tail.ts: the head's tail (preallocated zeros, a record being written) is not damage,
+ * a sealed segment's bad tail is.
  */
 import * as path from 'node:path';
 import { RecordCodec } from '../codec/record-codec.js';
 import { keySpecs, type EncryptionOptions } from '../codec/keyring.js';
 import { LOG_DIR } from '../format/names.js';
 import { nodeFs, type Fs } from './fs.js';
+import { judgeScan, type HeadTail } from './head-tail.js';
 import { scanLog, type LogEntry, type LogScanSummary } from './log-scan.js';
 import { checkKeys, readManifest } from './manifest-store.js';
 
@@ -22,6 +25,8 @@ export interface ReadLogResult extends LogScanSummary {
   encrypted: boolean;
   /** The codec built from the keys given (undefined payload decoding when the log is encrypted and none were). */
   codec: RecordCodec;
+  /** What follows the head's last record, if anything (not damage). */
+  headTail: HeadTail | undefined;
 }
 
 export function readLog(dir: string, opts: ReadLogOptions): ReadLogResult {
@@ -34,5 +39,5 @@ export function readLog(dir: string, opts: ReadLogOptions): ReadLogResult {
     codec,
     onEntry: (e) => (e.seq < fromSeq ? undefined : opts.onEntry(e)),
   });
-  return { ...summary, encrypted: manifest.encrypted, codec };
+  return { ...summary, ...judgeScan(summary), encrypted: manifest.encrypted, codec };
 }

@@ -13,6 +13,17 @@
  * At a range that is not a record, the scanner looks for the next accepted record after it. If there is one, the
  * range [start, next) is damage and scanning goes on from next. If there is none, the range is the tail:
  * 'zero' (never-written bytes), 'incomplete' (a record whose length runs past the end of the file) or 'garbage'.
+ *
+ * Beside a live writer (readers take no lock: verify, dump, stats, the tailer) the head's bytes change while they
+ * are read: zeros (preallocated, or past the end) turn into records. They only ever change that way, front to
+ * back: the writer writes one batch after the other at the end of the data, and each write() copies its bytes
+ * into the file in order. A read is not atomic against a write, so one read, or the chunk read before the next,
+ * can show a record while bytes before it still look zero or half-written. What makes the answer right anyway:
+ * once an accepted record was seen at X, every read *started* after that sees the bytes below X as they will
+ * stay. So a range is reported as damage only if it was read after the record that ends it had been seen
+ * (`settled`); otherwise it is read once more and judged again, and a record that has appeared meanwhile is
+ * read as one. Without a writer (recovery, under the owner lock) the second read returns the same bytes and the
+ * result is the same as with one read: only a damaged range costs one more read.
  */
 import {
   RECORD_BAD,
@@ -112,6 +123,8 @@ export function scanSegment(fs: Fs, fd: number, opts: ScanOptions): SegmentScan 
   const rec: ScannedRecord = { header, offset: 0, size: 0, buf: win, at: 0 };
 
   let pos = opts.from;
+  /** Bytes below this offset, in any window loaded from now on, are final (header: Beside a live writer). */
+  let settled = pos;
   while (pos < fileSize) {
     if (pos < winStart || winEnd - pos < RECORD_HEADER_BYTES) load(pos, RECORD_HEADER_BYTES);
     let at = pos - winStart;
@@ -165,6 +178,13 @@ export function scanSegment(fs: Fs, fd: number, opts: ScanOptions): SegmentScan 
       result.tail = size === RECORD_ZERO ? 'zero' : size === RECORD_INCOMPLETE ? 'incomplete' : 'garbage';
       result.tailReason = reason;
       return result;
+    }
+    if (pos + next > settled) {
+      // [pos, pos + next) may have been read before the writer filled it: read it again now that the record at
+      // pos + next was seen, and judge it again (it may be a record now). Terminates: `settled` only grows.
+      settled = pos + next;
+      load(pos, fileSize - pos);
+      continue;
     }
     result.damage.push({ segmentId, offset: pos, end: pos + next, reason });
     pos += next;

@@ -1,11 +1,15 @@
 /**
  * verify: a full, read-only check of a log directory. Takes no lock and writes nothing, so it runs beside a live
- * owner; what it sees of the head is a snapshot (an incomplete record being written there is not damage).
+ * owner; what it sees of the head is a snapshot.
  *
  * Checks: the manifest; every segment header; every record's framing, crc and place (segment-scanner.ts); with a
  * codec, that every payload decrypts and decompresses; the index file. `ok` is false when anything is damaged:
- * a bad header, a damaged range, a sealed segment with a bad tail, a payload that does not decode. A torn tail of
- * the last segment is not damage: it is what a crash mid-write leaves, and the next open cuts it off.
+ * a bad header, a damaged range, a sealed segment with a bad tail, a payload that does not decode. The head's
+ * tail is never damage (head-tail.ts has the rule): preallocated zeros, the record a live owner is writing, or
+ * the torn write a crash left, which the next open cuts off. `ownerPid` only says which of these it likely is.
+ *
+ * The index is read before the log: the owner syncs the records a checkpoint covers before writing it, so an
+ * index read first never covers more than the scan after it sees (read after, it could, beside a live owner).
  */
 import * as path from 'node:path';
 import { SpoolError } from '../errors.js';
@@ -14,8 +18,10 @@ import { keySpecs, type EncryptionOptions } from '../codec/keyring.js';
 import { INDEX_FILE, LOG_DIR, QUARANTINE_DIR } from '../format/names.js';
 import { readCheckpointFile } from './checkpoint-store.js';
 import { closeQuietly, nodeFs, openOrThrow, type Fs } from './fs.js';
+import { judgeScan, type HeadTail } from './head-tail.js';
 import { scanLog, type SegmentSummary } from './log-scan.js';
 import { checkKeys, readManifest } from './manifest-store.js';
+import { liveOwnerPid } from './owner-lock.js';
 import { checkpointMismatch } from './recovery.js';
 import { readSegmentHeader, segmentPath } from './segment-files.js';
 import type { DamagedRange } from './segment-scanner.js';
@@ -36,8 +42,13 @@ export interface VerifyReport {
   lastSeq: number;
   fenced: number;
   damage: DamagedRange[];
-  /** A torn tail of the last segment: normal after a crash, cut off at the next open. */
-  tornTail: { segmentId: number; offset: number; bytes: number; kind: string } | undefined;
+  /**
+   * The head's tail, never damage: kind 'zero' (preallocated zeros), 'incomplete' or 'garbage' (the record being
+   * written, or a torn write), 'uncommitted segment' (a roll caught before its header was whole).
+   */
+  tornTail: { segmentId: number; offset: number; bytes: number; kind: HeadTail['kind'] | 'uncommitted segment' } | undefined;
+  /** The pid of the live process holding the owner lock when verify looked, if any. */
+  ownerPid: number | undefined;
   decodeErrors: Array<{ seq: number; segmentId: number; offset: number; code: string; message: string }>;
   index: { present: boolean; usable: boolean; reason?: string; nextSeq?: number };
   quarantined: string[];
@@ -52,6 +63,7 @@ export function verifyLog(
   if (opts.encryption) checkKeys(manifest, keySpecs(opts.encryption));
   const codec = opts.codec ?? (opts.encryption ? new RecordCodec({ compressThreshold: false, encryption: opts.encryption }) : undefined);
   const logDir = path.join(dir, LOG_DIR);
+  const cp = readCheckpointFile(fs, path.join(dir, INDEX_FILE));
   const decodeErrors: VerifyReport['decodeErrors'] = [];
   // Without a codec there is nothing to check per entry: no onEntry, so the scan builds no entry objects.
   const summary = scanLog(fs, logDir, {
@@ -66,9 +78,10 @@ export function verifyLog(
     },
   });
 
-  const damage = [...summary.damage];
+  const judged = judgeScan(summary);
+  const damage = judged.damage;
   const segments: VerifySegment[] = [];
-  let tornTail: VerifyReport['tornTail'];
+  let tornTail: VerifyReport['tornTail'] = judged.headTail;
   let bytes = 0;
   summary.segments.forEach((s, i) => {
     const seg: VerifySegment = { ...s };
@@ -93,15 +106,9 @@ export function verifyLog(
     } finally {
       if (fd !== undefined) closeQuietly(fs, fd);
     }
-    if (s.tail !== 'clean') {
-      const tail = { segmentId: s.segmentId, offset: s.end, bytes: s.fileSize - s.end, kind: s.tail };
-      if (isLast) tornTail = tail;
-      else damage.push({ segmentId: s.segmentId, offset: s.end, end: s.fileSize, reason: `sealed segment ends in ${s.tail} bytes` });
-    }
     segments.push(seg);
   });
 
-  const cp = readCheckpointFile(fs, path.join(dir, INDEX_FILE));
   const index: VerifyReport['index'] = cp.checkpoint
     ? { present: true, usable: true, nextSeq: cp.checkpoint.position.nextSeq }
     : { present: cp.error !== undefined, usable: false, reason: cp.error };
@@ -134,6 +141,7 @@ export function verifyLog(
     fenced: summary.fenced,
     damage,
     tornTail,
+    ownerPid: liveOwnerPid(dir),
     decodeErrors,
     index,
     quarantined,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { tempDir } from '../helpers/tmp.js';
+import { appendBytes, segmentFiles, tempDir } from '../helpers/tmp.js';
 import { ndjson, runCli, textRecords, writeLog, type RecordSpec } from '../helpers/cli.js';
 import { dumpCommand, runDump } from '../../cli/commands/dump.js';
 import { memoryIo } from '../../cli/io.js';
@@ -72,6 +72,19 @@ describe('spoolq dump', () => {
     assert.equal(ndjson<{ payload: string }>(end.stdout)[1]!.payload, LONG);
     assert.equal(past.code, 0, past.stderr);
     assert.equal(past.stdout, '');
+  });
+
+  it('reports bytes after the last record of a sealed segment as damage (exit 1), but not those of the head', async (t) => {
+    const dir = path.join(tempDir(t), 'q');
+    await writeLog(dir, textRecords(400), { maxSegmentBytes: 4096 });
+    const files = segmentFiles(dir);
+    assert.ok(files.length > 2);
+    appendBytes(files[0]!, Buffer.alloc(100)); // zeros: the end of data in the head, damage in a sealed segment
+    appendBytes(files[files.length - 1]!, Buffer.alloc(300));
+    const run = await runCli(['dump', dir, '--json']);
+    assert.equal(run.code, 1);
+    assert.equal(ndjson(run.stdout).length, 400);
+    assert.equal(run.stderr, "spoolq: skipped 1 damaged range(s), 100 bytes; run 'spoolq verify' for details\n");
   });
 
   const BAD_NUMBERS: Array<[string, string]> = [['limit', '0'], ['from', '0'], ['from', '2x'], ['limit', '1e3'], ['from', '-1']];

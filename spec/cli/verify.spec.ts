@@ -75,6 +75,7 @@ describe('spoolq verify', () => {
     const lines = human.stdout.split('\n');
     assert.ok(lines.includes('result    OK'), human.stdout);
     assert.ok(lines.includes(`torn tail: segment 1  offset ${recordAt(20)}  bytes 86  kind incomplete`), human.stdout);
+    assert.ok(lines.includes('  (a write cut short by a crash: not a failure; the next open cuts it off)'), human.stdout);
 
     const report = JSON.parse((await runCli(['verify', dir, '--json'])).stdout);
     assert.equal(report.ok, true);
@@ -82,6 +83,7 @@ describe('spoolq verify', () => {
     assert.equal(report.lastSeq, 19);
     assert.deepEqual(report.damage, []);
     assert.deepEqual(report.tornTail, { segmentId: 1, offset: recordAt(20), bytes: 86, kind: 'incomplete' });
+    assert.equal(report.ownerPid, undefined);
   });
 
   it('reports the zeros a live fsync-mode owner allocates ahead of its appends as no failure', async (t) => {
@@ -99,6 +101,9 @@ describe('spoolq verify', () => {
     assert.ok(lines.includes('result    OK'), human.stdout);
     assert.ok(lines.includes('records   20 (seq 1..20)'), human.stdout);
     assert.ok(lines.includes(`zeros past the end of data: segment 1  offset ${recordAt(21)}  bytes ${zeros}`), human.stdout);
+    // This process owns the log: verify names it as the live owner.
+    assert.ok(lines.includes(`  (space the live owner (pid ${process.pid}) allocates ahead of its appends: not a failure)`), human.stdout);
+    assert.equal(JSON.parse((await runCli(['verify', dir, '--json'])).stdout).ownerPid, process.pid);
     await log.close();
     assert.equal(fs.statSync(seg!).size, recordAt(21), 'close cuts the zeros off');
     assert.ok((await runCli(['verify', dir])).stdout.split('\n').includes('torn tail: none'));

@@ -167,3 +167,91 @@ describe('scanSegment', () => {
     assert.deepEqual(seen.map((r) => r.seq), [107, 108, 109]);
   });
 });
+
+/**
+ * Beside a live writer: an Fs whose reads see the file change as a writer would change it. `onRead(n)` runs
+ * before the n-th read (from 1) and may write into the file, or return the bytes that read should show instead of
+ * the file's (a read that raced a write: it saw a later part of the write but not an earlier one).
+ */
+function racingFs(file: string, onRead: (n: number, position: number, len: number) => Buffer | void): typeof nodeFs {
+  let reads = 0;
+  return {
+    ...nodeFs,
+    readSync: (fd, buf, off, len, position) => {
+      const shown = onRead(++reads, position, len);
+      if (!shown) return nodeFs.readSync(fd, buf, off, len, position);
+      const n = Math.min(len, shown.length - position);
+      shown.copy(buf, off, position, position + n);
+      return n;
+    },
+  };
+}
+
+describe('scanSegment beside a live writer', () => {
+  /** The head as an fsync-mode writer leaves it: `written` records, then zeros up to room for all `total`. */
+  function head(t: { after: (fn: () => void) => void }, written: number, total: number) {
+    const { bytes, records } = layout(total);
+    const dataEnd = (i: number): number => (i === 0 ? SEGMENT_HEADER_BYTES : records[i - 1]!.offset + records[i - 1]!.size);
+    const file = path.join(tempDir(t), 'seg');
+    fs.writeFileSync(file, Buffer.concat([bytes.subarray(0, dataEnd(written)), Buffer.alloc(bytes.length - dataEnd(written) + 512)]));
+    /** Writes records [from, to) into the zeros, as the writer's next batch. */
+    const write = (from: number, to: number): void => {
+      const fd = fs.openSync(file, 'r+');
+      fs.writeSync(fd, bytes, dataEnd(from), dataEnd(to) - dataEnd(from), dataEnd(from));
+      fs.closeSync(fd);
+    };
+    return { bytes, records, file, write, dataEnd };
+  }
+
+  function scanWith(file: string, fsx: typeof nodeFs, chunkBytes?: number): { scan: SegmentScan; seqs: number[] } {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const seqs: number[] = [];
+      const scan = scanSegment(fsx, fd, {
+        segmentId: SEGMENT_ID,
+        from: SEGMENT_HEADER_BYTES,
+        afterSeq: SEGMENT_ID - 1,
+        chunkBytes,
+        onRecord: (r) => void seqs.push(r.header.seq),
+      });
+      return { scan, seqs };
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  it('reads records written into the zeros between two of its reads as records, not as a damaged range', (t) => {
+    const { file, write } = head(t, 10, 20);
+    // Read 1 shows 10 records and then zeros; the writer appends records 10..14 before read 2 (the look past them).
+    const fsx = racingFs(file, (n) => void (n === 2 && write(10, 15)));
+    const { scan, seqs } = scanWith(file, fsx);
+    assert.deepEqual(scan.damage, []);
+    assert.equal(scan.tail, 'zero');
+    assert.deepEqual(seqs, Array.from({ length: 15 }, (_, i) => SEGMENT_ID + i));
+  });
+
+  it('reads a record it first saw as zeros while a later one was already there (a read racing a write) as a record', (t) => {
+    const { file, write, dataEnd } = head(t, 10, 20);
+    write(10, 14);
+    // Read 1 shows records 0..9, zeros where 10 is, and 11..13: the write of 10..13 had copied its later pages only.
+    const torn = fs.readFileSync(file);
+    torn.fill(0, dataEnd(10), dataEnd(11));
+    for (const chunkBytes of [undefined, 100]) {
+      const fsx = racingFs(file, (n) => (n === 1 ? torn : undefined));
+      const { scan, seqs } = scanWith(file, fsx, chunkBytes);
+      assert.deepEqual(scan.damage, [], `chunk ${chunkBytes ?? 'default'}`);
+      assert.deepEqual(seqs, Array.from({ length: 14 }, (_, i) => SEGMENT_ID + i), `chunk ${chunkBytes ?? 'default'}`);
+    }
+  });
+
+  it('still reports a damaged range that reads the same every time, before records the writer adds meanwhile', (t) => {
+    const { records, file, write } = head(t, 10, 20);
+    const fdw = fs.openSync(file, 'r+');
+    fs.writeSync(fdw, Buffer.from([0xee]), 0, 1, records[4]!.offset + 40); // inside record 4's payload
+    fs.closeSync(fdw);
+    const fsx = racingFs(file, (n) => void (n === 2 && write(10, 12)));
+    const { scan, seqs } = scanWith(file, fsx);
+    assert.deepEqual(scan.damage.map((d) => [d.offset, d.end, d.reason]), [[records[4]!.offset, records[5]!.offset, 'checksum mismatch']]);
+    assert.deepEqual(seqs, Array.from({ length: 12 }, (_, i) => SEGMENT_ID + i).filter((s) => s !== SEGMENT_ID + 4));
+  });
+});
