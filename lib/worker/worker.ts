@@ -10,8 +10,9 @@
  *
  * Outcomes: completed; failed (retried after the job's backoff while attempts remain, unless the processor threw
  * an UnrecoverableError); timed out (failed with ERR_JOB_TIMEOUT, retried like a failure); crashed (the thread
- * died under it: logged as a stall, which counts an attempt, so a job that kills its thread every time ends
- * failed instead of looping).
+ * died under it, and the pool found this job to be the cause: a failure of the attempt, ERR_THREAD_CRASHED);
+ * interrupted (its thread was terminated for another job's fault: released with nothing counted, 'stalled'
+ * emitted). Jobs re-run by the pool to find which of them crashed a thread get 'stalled' too (thread-pool.ts).
  *
  * close() is graceful: stop asking for work, hand back claimed jobs that have not started (RELEASE: no attempt
  * counts), let running ones finish until closeTimeoutMs, then abort and hand back the rest.
@@ -23,9 +24,11 @@
  * backlog (desk.ts), so a worker busy with a long job does not take the next one that arrives. Long jobs get no
  * lookahead at all: a worker never holds more work
  * than it could start within a few milliseconds, so a job of higher priority added meanwhile waits at most that
- * long behind claimed work, and another worker is not starved of jobs this one could not start soon. The price:
- * claimed jobs are active in the log, so if the process dies, those not yet started are stalled with the rest
- * and an attempt counts for them too (a graceful close hands them back without one).
+ * long behind claimed work, and another worker is not starved of jobs this one could not start soon. Claimed jobs
+ * are active in the log; if the process dies, those not yet started are released with nothing counted, because
+ * the log says which started (Starts, queue/owner.ts): the ticket's claim covers the jobs started as it is
+ * claimed, and after each #pump that started lookahead jobs the worker tells the owner how far into each ticket
+ * it has got (Owner.started, one number per ticket: the owner coalesces them into one START record per turn).
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
@@ -69,10 +72,16 @@ const NO_HOOKS: RunHooks = { onProgress: () => undefined, onLog: () => undefined
 const WORKER_KEYS = new Set(['concurrency', 'threads', 'maxJobsPerThread', 'maxHeapMb', 'abortGraceMs', 'autorun', 'closeTimeoutMs', 'settings']);
 
 interface Held {
+  ticket: string;
   takenName: string;
   /** Jobs of the ticket not yet settled here. */
   open: Set<string>;
   lost: boolean;
+  /** Jobs of the ticket started here (they start in ticket order), and how many of them its claim covers. */
+  started: number;
+  atClaim: number;
+  /** In #startsToTell. */
+  telling: boolean;
 }
 
 /**
@@ -97,7 +106,9 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
   readonly #runner: Runner;
   readonly #strategies: Record<string, BackoffStrategy> | undefined;
   readonly #closeTimeoutMs: number;
-  readonly #inbox: Array<{ ticket: string; tj: TicketJob }> = [];
+  readonly #inbox: Array<{ ticket: string; tj: TicketJob; held: Held }> = [];
+  /** Tickets whose lookahead jobs started in this #pump: told to the owner at its end (header: Lookahead). */
+  readonly #startsToTell: Held[] = [];
   readonly #running = new Map<string, Running>();
   readonly #held = new Map<string, Held>();
   readonly #port: WorkerPort;
@@ -189,8 +200,20 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
     const owner = this.#owner;
     if (!owner || this.#closing) return;
     while (this.#inbox.length > 0 && this.#running.size < this.#runner.capacity) {
-      const { ticket, tj } = this.#inbox.shift()!;
+      const { ticket, tj, held } = this.#inbox.shift()!;
+      // Past the claimed prefix a start must be told (header: Lookahead); counted before the processor is called.
+      if (++held.started > held.atClaim && !held.telling) {
+        held.telling = true;
+        this.#startsToTell.push(held);
+      }
       this.#start(owner, ticket, tj);
+    }
+    if (this.#startsToTell.length > 0) {
+      for (const held of this.#startsToTell) {
+        held.telling = false;
+        owner.started(held.ticket, held.started);
+      }
+      this.#startsToTell.length = 0;
     }
     const lookahead = this.#lookahead();
     const free = this.#runner.capacity - this.#running.size - this.#inbox.length - this.#port.inFlight;
@@ -222,8 +245,12 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
       for (const tj of content.jobs) owner.release(content.ticket, tj.id, tj.attempt)?.catch((err: Error) => this.#emitError(err));
       return;
     }
-    this.#held.set(content.ticket, { takenName, open: new Set(content.jobs.map((j) => j.id)), lost: false });
-    for (const tj of content.jobs) this.#inbox.push({ ticket: content.ticket, tj });
+    const held: Held = {
+      ticket: content.ticket, takenName, open: new Set(content.jobs.map((j) => j.id)), lost: false,
+      started: 0, atClaim: content.atClaim, telling: false,
+    };
+    this.#held.set(content.ticket, held);
+    for (const tj of content.jobs) this.#inbox.push({ ticket: content.ticket, tj, held });
     this.#pump();
   }
 
@@ -253,7 +280,7 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
       } catch (err) {
         // Its record cannot be read (quarantined as damaged, its key missing…): fail the attempt with the reason,
         // rather than leave the job active until its lease expires and then stall it, again and again.
-        await this.#report(owner, ticket, tj, meta, Job.forRun<DataType>(owner, meta, undefined as DataType), { kind: 'failed', error: err as Error });
+        this.#report(owner, ticket, tj, meta, Job.forRun<DataType>(owner, meta, undefined as DataType), { kind: 'failed', error: err as Error });
         return running;
       }
       const job = Job.forRun<DataType>(owner, meta, data);
@@ -268,21 +295,21 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
           void owner.progress(job.id, p).catch((err: Error) => this.#emitError(err)); // 'progress' via #onProgress
         },
         onLog: (line) => void owner.log(job.id, line).catch((err: Error) => this.#emitError(err)),
+        onRestart: () => void this.emit('stalled', job.id, 'active'),
       };
       const outcome = await this.#runner.run(job as Job, key, meta.opts.timeout, hooks);
       const ran = performance.now() - t0;
       this.#avgRunMs = this.#avgRunMs === undefined ? ran : this.#avgRunMs * 0.9 + ran * 0.1;
       if (this.#held.get(ticket)?.lost) return running; // the lease was taken back: the owner has already moved on
-      const reported = this.#report(owner, ticket, tj, meta, job, outcome);
-      if (reported) await reported;
+      this.#report(owner, ticket, tj, meta, job, outcome);
     } catch (err) {
       this.#emitError(err as Error);
     }
     return running;
   }
 
-  /** Logs the outcome. Synchronous but for a crashed thread's stall, whose promise it returns. */
-  #report(owner: Owner, ticket: string, tj: TicketJob, meta: JobMeta, job: Job<DataType>, outcome: RunOutcome): Promise<void> | undefined {
+  /** Logs the outcome, synchronously. */
+  #report(owner: Owner, ticket: string, tj: TicketJob, meta: JobMeta, job: Job<DataType>, outcome: RunOutcome): void {
     // The outcome goes to the owner below, synchronously, and settles the job at its desk, which recycles the
     // ticket's file once every job of it is settled. Settle it here first: renewing that lease while the outcome
     // is made durable would find the file gone and report a spurious stall (and abort the ticket's other jobs).
@@ -315,19 +342,14 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
       // Cut off or never started because the pool closed: hand it back, no attempt counted.
       if (owner.release(ticket, tj.id, tj.attempt)) return;
     }
-    if (outcome.kind === 'crashed' && code === 'ERR_THREAD_CRASHED') {
-      // The thread died under the job: a stall (one attempt counted), like a worker process dying.
-      if (meta.state === 'active' && meta.ticket === ticket && meta.attemptsMade + 1 === tj.attempt) {
-        owner.desk.settled(ticket, tj.id);
-        return owner.stall(meta, `job stalled: its worker thread crashed (${err.message})`).then(() => {
-          this.emit('failed', job, err, 'active');
-        });
-      }
-      this.emit('failed', job, err, 'active');
+    if (outcome.kind === 'interrupted') {
+      // Its thread was terminated for a neighbour's fault (thread-pool.ts): a victim, retried with nothing counted.
+      if (owner.release(ticket, tj.id, tj.attempt, `interrupted: ${err.message}`)) this.emit('stalled', tj.id, 'active');
       return;
     }
     // Anything else is a failure of the attempt, retried per its backoff: a processor that threw, a timeout
-    // (also one it ignored until its thread was terminated), an abort it did not survive.
+    // (also one it ignored until its thread was terminated), an abort it did not survive, a thread crash that the
+    // pool traced to this job (it crashed its thread alone: as BullMQ fails a sandboxed job whose process exits).
     const unrecoverable = err.name === 'UnrecoverableError' || (err as { unrecoverable?: boolean }).unrecoverable === true;
     let retryDelay: number | undefined;
     // As BullMQ: the backoff (and a custom strategy) is consulted only when an attempt is left to retry with.

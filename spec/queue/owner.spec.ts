@@ -122,7 +122,7 @@ describe('reopening a queue', () => {
     assert.deepEqual(await describeQueue(reopened), before);
   });
 
-  it('stalls a job the previous owner left active, counting the attempt, and runs it again', SAFETY, async (t) => {
+  it('stalls a job the previous owner left running, counting a stall but no attempt, and runs it again', SAFETY, async (t) => {
     const s = setup(t);
     const q = s.queue();
     const gate = deferred();
@@ -135,17 +135,17 @@ describe('reopening a queue', () => {
     const reopened = s2.queue();
     await reopened.waitUntilReady();
     const after = (await reopened.getJob(job.id))!;
-    assert.equal(after.attemptsMade, 1);
+    assert.equal(after.attemptsMade, 0);
     assert.equal(await after.getState(), 'waiting');
     assert.match(after.failedReason!, /stalled/);
     const w2 = s2.worker('q', async (j) => j.data);
     const [done, result] = await waitFor(w2, 'completed');
     assert.equal(done.id, job.id);
     assert.deepEqual(result, { x: 1 });
-    assert.equal((await reopened.getJob(job.id))!.attemptsMade, 2);
+    assert.equal((await reopened.getJob(job.id))!.attemptsMade, 1);
   });
 
-  it('fails a job the previous owner left active when it has no attempts left', SAFETY, async (t) => {
+  it('does not fail a job the previous owner left running at its first stall, with the default attempts (1)', SAFETY, async (t) => {
     const s = setup(t);
     const q = s.queue();
     const gate = deferred();
@@ -156,9 +156,24 @@ describe('reopening a queue', () => {
     await active;
     const reopened = setup(t, { crashCopyOf: s.dir }).queue();
     const after = (await reopened.getJob(job.id))!;
+    assert.equal(await after.getState(), 'waiting');
+    assert.equal(after.attemptsMade, 0);
+  });
+
+  it('fails a job the previous owner left running when that stall is one more than maxStalledCount (0)', SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue();
+    const gate = deferred();
+    t.after(() => gate.resolve());
+    const w = s.worker('q', () => gate.promise);
+    const active = waitFor(w, 'active');
+    const job = await q.add('crashes', null, { attempts: 5 });
+    await active;
+    const reopened = setup(t, { crashCopyOf: s.dir }).queue('q', { maxStalledCount: 0 });
+    const after = (await reopened.getJob(job.id))!;
     assert.equal(await after.getState(), 'failed');
-    assert.equal(after.attemptsMade, 1);
-    assert.match(after.failedReason!, /stalled/);
+    assert.equal(after.attemptsMade, 0);
+    assert.equal(after.failedReason, 'job stalled more than allowable limit');
   });
 
   it('hands back a job cut for a worker that closed before claiming it, when the owner closes', SAFETY, async (t) => {
