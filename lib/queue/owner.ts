@@ -27,14 +27,15 @@
  *     processors ran: exact); one still in ready/, or never published, was never claimed and started nothing.
  *   - START {t, n}: the rest of a ticket starts later, in ticket order, so "started" is a prefix. The worker tells
  *     started(ticket, n) after each #pump that started lookahead jobs; the owner keeps the highest n per ticket
- *     and appends one START per ticket per turn of the event loop (#flushStarts, a setImmediate queued behind
- *     the turn's appends: it usually joins the log writer's next batch), so a busy worker costs one small record
- *     per ticket per batch, not one per job. Nothing waits for it.
+ *     and appends one START per ticket right before the log writer's next flush (#flushStarts, the writer's
+ *     beforeFlush hook; it asks for a flush if none is coming), so they join the batch of the turn's outcomes
+ *     and a busy worker costs one small record per ticket per batch, not one per job. Nothing waits for it.
  * Crash story. Covered: a claimed-at-once job is counted as started from the rename on, before its processor
- * runs; a lookahead job once its START is in the log. Not covered: a lookahead job whose processor started less
- * than a turn (plus the writer's write) before the process died has no START yet, and is released although it
- * ran. It runs again with nothing counted; a job that kills the process in that window every time is then seen
- * by the next process without lookahead (it has no run times yet, worker.ts), claimed at once, and so stalled.
+ * runs; a lookahead job once its START is written (the writer's next flush, at most a turn of the event loop
+ * after the start; in fsync mode it may also wait behind a sync in flight). Not covered: a lookahead job whose
+ * processor started in that window before the process died has no START yet, and is released although it ran.
+ * It runs again with nothing counted; a job that kills the process in that window every time is then seen by the
+ * next process without lookahead (it has no run times yet, worker.ts), claimed at once, and so stalled.
  * Power loss may lose the rename of a claim (ticket files are not fsynced) or unsynced STARTs: those jobs are
  * released, which charges nobody for the power cut. A STALL or RELEASE written by an expiry whose ticket file was
  * already recycled but not yet in the log when the process died is decided again by the next owner, which sees no
@@ -99,6 +100,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
     this.table = table;
     this.desk = new TicketDesk(this, dir, log.epoch);
     this.setMaxListeners(0); // every Queue and Worker on this directory in the process listens here
+    log.beforeFlush = this.#flushStarts;
     log.on('damage', (d) => this.emit('error', new SpoolError('ERR_CORRUPT_RECORD', `damaged log range quarantined: segment ${d.segmentId} [${d.offset}, ${d.end}) ${d.reason}`)));
   }
 
@@ -338,13 +340,15 @@ export class Owner extends EventEmitter<OwnerEvents> {
    * as one START per ticket; `n` only grows, since a ticket's jobs start in order.
    */
   started(ticket: string, n: number): void {
-    if (this.#starts.size === 0) setImmediate(this.#flushStarts);
+    if (this.#starts.size === 0) this.#log.requestFlushSoon();
     this.#starts.set(ticket, n);
   }
   readonly #starts = new Map<string, number>();
 
+  /** The log writer's beforeFlush: the turn's starts join the batch about to be written. */
   readonly #flushStarts = (): void => {
     const starts = this.#starts;
+    if (starts.size === 0) return;
     if (this.#closed) return starts.clear();
     try {
       for (const [t, n] of starts) {
