@@ -11,6 +11,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { logStats, verifyLog, type Queue } from '../../lib/index.js';
+import { Log } from '../../lib/log/log.js';
+import { REC, encodeEvent } from '../../lib/store/events.js';
 import { SAFETY, deferred, setup, until, waitFor, waitForCount } from '../helpers/queue.js';
 
 type Setup = ReturnType<typeof setup>;
@@ -174,6 +176,40 @@ describe('reopening a queue', () => {
     assert.equal(await after.getState(), 'failed');
     assert.equal(after.attemptsMade, 0);
     assert.equal(after.failedReason, 'job stalled more than allowable limit');
+  });
+
+  // Records as the code before issue 9 wrote them, by hand: ACTIVE without `s` and STALL without `s`.
+  async function withOldRecords(t: Parameters<typeof setup>[0], records: (id: string) => Array<[number, object]>): Promise<{ s: Setup; id: string }> {
+    const s = setup(t);
+    const q = s.queue();
+    const job = await q.add('old', null, { attempts: 3 });
+    await q.close();
+    const log = await Log.open(path.join(s.dir, 'q'), { durability: 'none' });
+    for (const [type, ev] of records(job.id)) await log.append(type, encodeEvent(ev));
+    await log.close();
+    return { s, id: job.id };
+  }
+
+  it('replays a STALL written before issue 9 (no s) as an attempt and a stall, as it always did', SAFETY, async (t) => {
+    const { s, id } = await withOldRecords(t, (id) => [
+      [REC.ACTIVE, { t: '1x0', j: [[id, 1]], ts: 1 }],
+      [REC.STALL, { id, a: 1, r: 2, ts: 2 }],
+    ]);
+    const job = (await s.queue().getJob(id))!;
+    assert.equal(await job.getState(), 'waiting');
+    assert.equal(job.attemptsMade, 1, 'the old STALL counted an attempt');
+    assert.match(job.failedReason!, /stalled/);
+  });
+
+  it('stalls, counting no attempt, a job an older owner left active in a ticket with no start record (no s)', SAFETY, async (t) => {
+    const { s, id } = await withOldRecords(t, (id) => [[REC.ACTIVE, { t: '1x0', j: [[id, 1]], ts: 1 }]]);
+    const q = s.queue();
+    const stalled = waitFor(q, 'stalled');
+    const job = (await q.getJob(id))!;
+    assert.equal(await job.getState(), 'waiting');
+    assert.equal(job.attemptsMade, 0);
+    assert.match(job.failedReason!, /stalled/, 'without a record of its starts, it counts as started');
+    assert.deepEqual((await stalled)[0], { jobId: id });
   });
 
   it('hands back a job cut for a worker that closed before claiming it, when the owner closes', SAFETY, async (t) => {
