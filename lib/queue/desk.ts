@@ -210,7 +210,7 @@ export class TicketDesk {
   /**
    * The owner is closing (every worker in this process has closed): tickets cut but not claimed yet, whose offer
    * is still in flight or unanswered, are taken back and their jobs RELEASEd, since they never ran. Left active in
-   * the log, the next owner would stall them and count an attempt that never happened.
+   * the log, the next owner would release them too (unclaimed), but only when it opens.
    */
   close(): void {
     this.#closed = true;
