@@ -25,11 +25,11 @@
  *     cut (desk.ts), and the worker starts them in the same synchronous code that claims the ticket (the rename
  *     into tickets/taken). So a ticket whose file is in taken/ had its first s jobs started (claimed before the
  *     processors ran: exact); one still in ready/, or never published, was never claimed and started nothing.
- *   - START {t, n}: the rest of a ticket starts later, in ticket order, so "started" is a prefix. The worker tells
- *     started(ticket, n) after each #pump that started lookahead jobs; the owner keeps the highest n per ticket
- *     and appends one START per ticket right before the log writer's next flush (#flushStarts, the writer's
+ *   - START {t, n}: the rest of a ticket starts later, in ticket order, so "started" is a prefix. The worker counts
+ *     the starts of each ticket in a tally it hands to started() once per flush; the owner reads the tallies and
+ *     appends one START per ticket right before the log writer's next flush (#flushStarts, the writer's
  *     beforeFlush hook; it asks for a flush if none is coming), so they join the batch of the turn's outcomes
- *     and a busy worker costs one small record per ticket per batch, not one per job. Nothing waits for it.
+ *     and a busy worker costs one small record per ticket per batch, and per job an increment. Nothing waits.
  * Crash story. Covered: a claimed-at-once job is counted as started from the rename on, before its processor
  * runs; a lookahead job once its START is written (the writer's next flush, at most a turn of the event loop
  * after the start; in fsync mode it may also wait behind a sync in flight). Not covered: a lookahead job whose
@@ -69,6 +69,15 @@ export interface OwnerEvents {
   resumed: [];
   drained: [];
   error: [Error];
+}
+
+/** How far a worker has got into one ticket (Owner.started). */
+export interface StartTally {
+  readonly ticket: string;
+  /** Jobs of the ticket started so far (a prefix: they start in ticket order). */
+  started: number;
+  /** Told to the owner since its last flush; the owner clears it. */
+  told: boolean;
 }
 
 export type Outcome =
@@ -336,22 +345,27 @@ export class Owner extends EventEmitter<OwnerEvents> {
   }
 
   /**
-   * A worker started the first `n` jobs of `ticket` (header: Starts). Kept until the end of the turn and logged
-   * as one START per ticket; `n` only grows, since a ticket's jobs start in order.
+   * A worker has started the first `tally.started` jobs of `tally.ticket` (header: Starts), and will go on raising
+   * that count. The owner reads it as the log writer's next flush begins and logs one START per ticket then, so a
+   * worker calls this once per ticket per flush: when `tally.told` is false, which this sets and the flush clears.
+   * (A worker in another process will send the count in a request; the owner keeps a tally for it.)
    */
-  started(ticket: string, n: number): void {
-    if (this.#starts.size === 0) this.#log.requestFlushSoon();
-    this.#starts.set(ticket, n);
+  started(tally: StartTally): void {
+    if (this.#starts.length === 0) this.#log.requestFlushSoon();
+    tally.told = true;
+    this.#starts.push(tally);
   }
-  readonly #starts = new Map<string, number>();
+  #starts: StartTally[] = [];
 
-  /** The log writer's beforeFlush: the turn's starts join the batch about to be written. */
+  /** The log writer's beforeFlush: the starts told since the last flush join the batch about to be written. */
   readonly #flushStarts = (): void => {
+    if (this.#starts.length === 0) return;
     const starts = this.#starts;
-    if (starts.size === 0) return;
-    if (this.#closed) return starts.clear();
+    this.#starts = [];
+    for (const tally of starts) tally.told = false;
+    if (this.#closed) return;
     try {
-      for (const [t, n] of starts) {
+      for (const { ticket: t, started: n } of starts) {
         const run = this.table.tickets.get(t);
         // A ticket already settled, or whose prefix is already known (the claim covers it), needs no record.
         if (run && n > run.started && n > run.atClaim) this.recordUntracked(REC.START, { t, n });
@@ -359,7 +373,6 @@ export class Owner extends EventEmitter<OwnerEvents> {
     } catch (err) {
       this.emit('error', err as Error); // the log refuses records: the jobs count as unstarted, the safe side
     }
-    starts.clear();
   };
 
   progress(id: string, data: unknown): Promise<unknown> {

@@ -27,8 +27,8 @@
  * long behind claimed work, and another worker is not starved of jobs this one could not start soon. Claimed jobs
  * are active in the log; if the process dies, those not yet started are released with nothing counted, because
  * the log says which started (Starts, queue/owner.ts): the ticket's claim covers the jobs started as it is
- * claimed, and after each #pump that started lookahead jobs the worker tells the owner how far into each ticket
- * it has got (Owner.started, one number per ticket: the owner coalesces them into one START record per turn).
+ * claimed, and for the rest the worker counts how far into each ticket it has got in a tally the owner reads
+ * before each log flush (Owner.started: one START record per ticket per batch, an increment per job).
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
@@ -40,7 +40,7 @@ import { backoffDelay, type BackoffStrategy } from '../queue/backoff.js';
 import type { WorkerPort } from '../queue/desk.js';
 import { Job } from '../queue/job.js';
 import { intIn, resolveQueueOptions, validateQueueName, type BackoffOptions, type QueueOptions } from '../queue/options.js';
-import type { Owner } from '../queue/owner.js';
+import type { Owner, StartTally } from '../queue/owner.js';
 import { acquireOwner, releaseOwner } from '../queue/registry.js';
 import type { TicketContent, TicketJob } from '../queue/tickets.js';
 import { toWire } from './error-wire.js';
@@ -71,17 +71,14 @@ const NO_HOOKS: RunHooks = { onProgress: () => undefined, onLog: () => undefined
 
 const WORKER_KEYS = new Set(['concurrency', 'threads', 'maxJobsPerThread', 'maxHeapMb', 'abortGraceMs', 'autorun', 'closeTimeoutMs', 'settings']);
 
-interface Held {
-  ticket: string;
+/** A claimed ticket; also its start tally for the owner (Owner.started: ticket, started, told). */
+interface Held extends StartTally {
   takenName: string;
   /** Jobs of the ticket not yet settled here. */
   open: Set<string>;
   lost: boolean;
-  /** Jobs of the ticket started here (they start in ticket order), and how many of them its claim covers. */
-  started: number;
+  /** How many of its jobs its claim covers (they start as it is claimed). */
   atClaim: number;
-  /** In #startsToTell. */
-  telling: boolean;
 }
 
 /**
@@ -107,8 +104,6 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
   readonly #strategies: Record<string, BackoffStrategy> | undefined;
   readonly #closeTimeoutMs: number;
   readonly #inbox: Array<{ ticket: string; tj: TicketJob; held: Held }> = [];
-  /** Tickets whose lookahead jobs started in this #pump: told to the owner at its end (header: Lookahead). */
-  readonly #startsToTell: Held[] = [];
   readonly #running = new Map<string, Running>();
   readonly #held = new Map<string, Held>();
   readonly #port: WorkerPort;
@@ -202,18 +197,8 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
     while (this.#inbox.length > 0 && this.#running.size < this.#runner.capacity) {
       const { ticket, tj, held } = this.#inbox.shift()!;
       // Past the claimed prefix a start must be told (header: Lookahead); counted before the processor is called.
-      if (++held.started > held.atClaim && !held.telling) {
-        held.telling = true;
-        this.#startsToTell.push(held);
-      }
+      if (++held.started > held.atClaim && !held.told) owner.started(held);
       this.#start(owner, ticket, tj);
-    }
-    if (this.#startsToTell.length > 0) {
-      for (const held of this.#startsToTell) {
-        held.telling = false;
-        owner.started(held.ticket, held.started);
-      }
-      this.#startsToTell.length = 0;
     }
     const lookahead = this.#lookahead();
     const free = this.#runner.capacity - this.#running.size - this.#inbox.length - this.#port.inFlight;
@@ -247,7 +232,7 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
     }
     const held: Held = {
       ticket: content.ticket, takenName, open: new Set(content.jobs.map((j) => j.id)), lost: false,
-      started: 0, atClaim: content.atClaim, telling: false,
+      started: 0, atClaim: content.atClaim, told: false,
     };
     this.#held.set(content.ticket, held);
     for (const tj of content.jobs) this.#inbox.push({ ticket: content.ticket, tj, held });
