@@ -30,8 +30,8 @@
  *                                                             job that crashed or overran its thread
  *   14    START     {t: ticket, n}                            the first n jobs of ticket t have started (ticket order);
  *                                                             the claim itself covers the first s (ACTIVE). Written by
- *                                                             the owner for its workers, one per ticket per turn
- *                                                             (queue/owner.ts, "Starts")
+ *                                                             the owner for its workers, one per ticket per log
+ *                                                             batch (queue/owner.ts, "Starts")
  *
  * Unknown types are skipped by the fold (a newer writer may add some); records naming an unknown job are
  * ignored, which is what makes it safe for compaction to drop every record of a removed job.
