@@ -280,6 +280,18 @@ export class Log extends EventEmitter<LogEvents> {
     return this.#writer.whenAppendedDurable();
   }
 
+  /**
+   * Calls `fn` as each batch is about to be written; records it appends join that batch (writer.ts, beforeFlush).
+   * requestFlushSoon() makes sure one comes. One hook per log: the owner's.
+   */
+  set beforeFlush(fn: (() => void) | undefined) {
+    this.#writer.beforeFlush = fn;
+  }
+
+  requestFlushSoon(): void {
+    this.#writer.requestFlush();
+  }
+
   /** appendTracked() without a promise: the caller awaits a later record's (see writer.ts). */
   appendUntracked(type: number, payload: Payload): RecordPointer {
     return this.#writer.appendUntracked(type, payload);

@@ -164,6 +164,11 @@ export class LogWriter {
   #created: number[] = [];
   /** True while the flush in progress is inside an fsync: a failure there is sticky, whatever its errno. */
   #inSync = false;
+  /**
+   * Called as a flush begins, before the batch is taken: records it appends join this batch (the queue's START
+   * records, which sum up a turn of the event loop, are appended here). Must not throw.
+   */
+  beforeFlush: (() => void) | undefined;
 
   constructor(fs: Fs, logDir: string, codec: RecordCodec, opts: WriterOptions, head: WriterHead, nextSeq: number) {
     this.#fs = fs;
@@ -284,7 +289,15 @@ export class LogWriter {
     return ptr;
   }
 
+  /** Makes sure a flush runs soon (setImmediate), for a beforeFlush with records to add when nothing else is pending. */
+  requestFlush(): void {
+    if (this.#scheduled || this.#closed || this.#failed) return;
+    this.#scheduled = true;
+    setImmediate(this.#flush);
+  }
+
   readonly #flush = (): void => {
+    this.beforeFlush?.(); // while #scheduled still holds, so what it appends schedules no second flush
     this.#scheduled = false;
     if (this.#used === 0 || this.#failed) return this.#maybeIdle();
     // fsync mode waits for the sync in flight: its waiters need a sync that starts after their write. The other

@@ -8,6 +8,11 @@
  * wait, a worker gets only what it can start now: a quiet queue hands out one job per ticket, and no job is held
  * back behind work a worker could not start. With a backlog of BUSY or more, it gets up to its whole want, so
  * that tickets, whose file operations and ACTIVE record cost far more than a short job, carry many jobs.
+ *
+ * Each ticket's ACTIVE says how many of its jobs (a prefix) start as it is claimed: the worker's free slots at the
+ * cut (`s`, see Starts in owner.ts). Those are exactly the jobs the worker starts in the code that claims the
+ * ticket: its free count never overstates what it can start (it only grows as jobs end), and every job it has in
+ * hand or on the way was subtracted from it. The rest of a ticket is lookahead, whose starts START records tell.
  */
 import type { JobMeta } from '../store/job-table.js';
 import { REC } from '../store/events.js';
@@ -57,8 +62,9 @@ export class TicketDesk {
     this.files = new TicketFiles(dir);
   }
 
-  reset(): void {
-    this.files.reset();
+  /** Owner start: clears the tickets folder; returns the tickets that had been claimed (tickets.ts, restart). */
+  reset(): Set<string> {
+    return this.files.reset();
   }
 
   attach(port: WorkerPort): void {
@@ -98,15 +104,18 @@ export class TicketDesk {
     const ticket = `${this.#epoch}x${(this.#counter++).toString(36)}`;
     const first = jobs[0]!;
     const name = ticketFileName(first.priority, first.order, ticket);
+    const atClaim = Math.min(jobs.length, port.free);
     const content: TicketContent = {
       ticket,
       epoch: this.#epoch,
+      atClaim,
       jobs: jobs.map((j) => ({ id: j.id, attempt: j.attemptsMade + 1, ptr: j.ptr })),
     };
     const { done } = this.#owner.record(REC.ACTIVE, {
       t: ticket,
       j: content.jobs.map((j) => [j.id, j.attempt]),
       ts: Date.now(),
+      s: atClaim,
     });
     const live: LiveTicket = {
       name,
@@ -170,7 +179,10 @@ export class TicketDesk {
     else if (live.state === 'taken') this.files.recycle(this.files.takenPath(live.takenName!));
   }
 
-  /** Takes back expired leases (stalls their jobs) and unclaimed tickets (releases theirs). */
+  /**
+   * Takes back expired leases and unclaimed tickets. The jobs of an expired lease that had started are stalled,
+   * the others released (Owner.settleOrphan); those of an unclaimed ticket are released (they never ran).
+   */
   checkLeases(now: number): void {
     const leaseMs = this.#owner.opts.leaseMs;
     for (const [ticket, live] of [...this.#live]) {
@@ -193,9 +205,7 @@ export class TicketDesk {
         this.#live.delete(ticket);
         for (const id of live.jobs.keys()) {
           const job = this.#owner.table.jobs.get(id);
-          if (job && job.state === 'active' && job.ticket === ticket) {
-            void this.#owner.stall(job).catch((err: Error) => this.#owner.emit('error', err));
-          }
+          if (job && job.state === 'active' && job.ticket === ticket) this.#owner.settleOrphan(job, true);
         }
       }
     }
@@ -204,7 +214,7 @@ export class TicketDesk {
   /**
    * The owner is closing (every worker in this process has closed): tickets cut but not claimed yet, whose offer
    * is still in flight or unanswered, are taken back and their jobs RELEASEd, since they never ran. Left active in
-   * the log, the next owner would stall them and count an attempt that never happened.
+   * the log, the next owner would release them too (unclaimed), but only when it opens.
    */
   close(): void {
     this.#closed = true;

@@ -13,6 +13,34 @@
  * are visible in memory at once (a later operation sees them), which is safe because nothing leaves the owner
  * before it is durable: a job is handed to a worker only after the ACTIVE record that covers it (and so the ADD
  * before it) is durable.
+ *
+ * Starts (issue 9: a crash must not fail jobs that did not cause it). A worker claims more jobs than it runs at
+ * once (lookahead, worker.ts), so an active job may never have started. Whether it had is what decides, when its
+ * lease is taken back (expiry, or a new owner at open), between
+ *   - RELEASE, nothing counted: it never started, it goes back to waiting as it was;
+ *   - STALL (BullMQ's rule): back to waiting with one more stall; past maxStalledCount stalls it fails ("job
+ *     stalled more than allowable limit"). Stalls never count an attempt: attempts count processor failures.
+ * What started is in the log, so that any owner knows it after replay, and a worker in another process can tell it
+ * through a request like any other outcome:
+ *   - the claim. A ticket's ACTIVE carries `s`: its first s jobs are the ones the worker had free slots for at the
+ *     cut (desk.ts), and the worker starts them in the same synchronous code that claims the ticket (the rename
+ *     into tickets/taken). So a ticket whose file is in taken/ had its first s jobs started (claimed before the
+ *     processors ran: exact); one still in ready/, or never published, was never claimed and started nothing.
+ *   - START {t, n}: the rest of a ticket starts later, in ticket order, so "started" is a prefix. The worker counts
+ *     the starts of each ticket in a tally it hands to started() once per flush; the owner reads the tallies and
+ *     appends one START per ticket right before the log writer's next flush (#flushStarts, the writer's
+ *     beforeFlush hook; it asks for a flush if none is coming), so they join the batch of the turn's outcomes
+ *     and a busy worker costs one small record per ticket per batch, and per job an increment. Nothing waits.
+ * Crash story. Covered: a claimed-at-once job is counted as started from the rename on, before its processor
+ * runs; a lookahead job once its START is written (the writer's next flush, at most a turn of the event loop
+ * after the start; in fsync mode it may also wait behind a sync in flight). Not covered: a lookahead job whose
+ * processor started in that window before the process died has no START yet, and is released although it ran.
+ * It runs again with nothing counted; a job that kills the process in that window every time is then seen by the
+ * next process without lookahead (it has no run times yet, worker.ts), claimed at once, and so stalled.
+ * Power loss may lose the rename of a claim (ticket files are not fsynced) or unsynced STARTs: those jobs are
+ * released, which charges nobody for the power cut. A STALL or RELEASE written by an expiry whose ticket file was
+ * already recycled but not yet in the log when the process died is decided again by the next owner, which sees no
+ * claim and releases the claimed prefix.
  */
 import { EventEmitter } from 'node:events';
 import * as path from 'node:path';
@@ -21,7 +49,7 @@ import { Log } from '../log/log.js';
 import type { RecordPointer } from '../log/writer.js';
 import type { Payload, PayloadDecoder } from '../codec/record-codec.js';
 import { REC, decodeAddData, decodeEvent, encodeEvent, type AddEvent, type FailEvent, type StoredJobOpts, type WireError } from '../store/events.js';
-import type { JobTable, JobMeta } from '../store/job-table.js';
+import { STALLED_TOO_OFTEN, type JobTable, type JobMeta } from '../store/job-table.js';
 import { QueueLiveness } from '../store/liveness.js';
 import { encodeSnapshot } from '../store/snapshot.js';
 import type { CompactionResult } from '../log/compactor.js';
@@ -42,6 +70,15 @@ export interface OwnerEvents {
   resumed: [];
   drained: [];
   error: [Error];
+}
+
+/** How far a worker has got into one ticket (Owner.started). */
+export interface StartTally {
+  readonly ticket: string;
+  /** Jobs of the ticket started so far (a prefix: they start in ticket order). */
+  started: number;
+  /** Told to the owner since its last flush; the owner clears it. */
+  told: boolean;
 }
 
 export type Outcome =
@@ -75,6 +112,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
     this.#table = table;
     this.desk = new TicketDesk(this, dir, log.epoch);
     this.setMaxListeners(0); // every Queue and Worker on this directory in the process listens here
+    log.beforeFlush = this.#flushStarts;
     log.on('damage', (d) => this.emit('error', new SpoolError('ERR_CORRUPT_RECORD', `damaged log range quarantined: segment ${d.segmentId} [${d.offset}, ${d.end}) ${d.reason}${this.#jobsIn(d)}`)));
     log.on('cut', () => this.#refold());
   }
@@ -136,11 +174,12 @@ export class Owner extends EventEmitter<OwnerEvents> {
       owner.#damaged = damaged;
       owner.#lastPtr = last;
       owner.#sinceCheckpoint = replayed;
-      owner.desk.reset();
-      // Jobs the previous owner left active are stalled now, so the state is settled when open resolves; their
-      // events are held until the Queues and Workers that asked for this owner have attached their listeners.
+      const claimed = owner.desk.reset();
+      // Jobs the previous owner left active are settled now (started: stalled; not: released), so the state is
+      // settled when open resolves; their events are held until the Queues and Workers that asked for this owner
+      // have attached their listeners.
       owner.#held = [];
-      owner.#stallOrphans([...table.byState.active].map((job) => ({ job, ticket: job.ticket })));
+      owner.#settleOrphans([...table.byState.active], claimed);
       setImmediate(() => owner.#release());
       owner.#tick();
       return owner;
@@ -298,27 +337,81 @@ export class Owner extends EventEmitter<OwnerEvents> {
     return done;
   }
 
-  /** Logs a stall of the job's current attempt (its lease expired or its owner died): retried or failed. */
+  /**
+   * Logs a stall of the job's current, started attempt (its lease expired or its owner died), BullMQ's rule: back
+   * to waiting, or failed once it has stalled more than maxStalledCount times. No attempt counts (header: Starts).
+   */
   stall(job: JobMeta, why?: string): Promise<unknown> {
     const ts = Date.now();
     const attempt = job.attemptsMade + 1;
-    const retry = attempt < (job.opts.attempts ?? 1) && job.stalls + 1 <= this.opts.maxStalledCount;
-    const { done } = this.record(REC.STALL, why === undefined ? { id: job.id, a: attempt, r: retry ? ts : null, ts } : { id: job.id, a: attempt, r: retry ? ts : null, ts, why });
+    const retry = job.stalls + 1 <= this.opts.maxStalledCount;
+    const r = retry ? ts : null;
+    const { done } = this.record(REC.STALL, why === undefined ? { id: job.id, a: attempt, r, ts, s: 1 } : { id: job.id, a: attempt, r, ts, why, s: 1 });
     this.emit('stalled', { jobId: job.id });
-    if (!retry) this.emit('failed', { jobId: job.id, failedReason: job.failedReason ?? 'job stalled', final: true });
+    if (!retry) this.emit('failed', { jobId: job.id, failedReason: job.failedReason ?? STALLED_TOO_OFTEN, final: true });
     else this.#afterReady(job);
     return done;
   }
 
-  /** Hands an unstarted attempt back without counting it (a worker closing gracefully). */
-  release(ticket: string, id: string, attempt: number): Promise<unknown> | undefined {
+  /**
+   * A lease taken back (expired, or left by a dead owner): stalls the job if it had started, releases it if not
+   * (header: Starts). `claimed`: its ticket had been claimed. Errors go to 'error' (the log refused the record).
+   */
+  settleOrphan(job: JobMeta, claimed: boolean, why?: string): void {
+    try {
+      if (this.table.isStarted(job, claimed)) {
+        void this.stall(job, why).catch((err: Error) => this.emit('error', err));
+      } else {
+        void this.release(job.ticket!, job.id, job.attemptsMade + 1, 'not started when its lease was taken back')?.catch((err: Error) => this.emit('error', err));
+      }
+    } catch (err) {
+      this.emit('error', err as Error); // the log refused the record (closed, or failed): nothing was changed
+    }
+  }
+
+  /**
+   * Hands an attempt back without counting anything: it never started (a worker closing gracefully, a lease taken
+   * back before the start), or it was the victim of a neighbour in its thread (`why` says so in the log).
+   */
+  release(ticket: string, id: string, attempt: number, why?: string): Promise<unknown> | undefined {
     const job = this.table.jobs.get(id);
     if (!job || job.state !== 'active' || job.ticket !== ticket || job.attemptsMade + 1 !== attempt) return undefined;
-    const { done } = this.record(REC.RELEASE, { id, a: attempt });
+    const { done } = this.record(REC.RELEASE, why === undefined ? { id, a: attempt } : { id, a: attempt, why });
     this.desk.settled(ticket, id);
     this.#afterReady(job);
     return done;
   }
+
+  /**
+   * A worker has started the first `tally.started` jobs of `tally.ticket` (header: Starts), and will go on raising
+   * that count. The owner reads it as the log writer's next flush begins and logs one START per ticket then, so a
+   * worker calls this once per ticket per flush: when `tally.told` is false, which this sets and the flush clears.
+   * (A worker in another process will send the count in a request; the owner keeps a tally for it.)
+   */
+  started(tally: StartTally): void {
+    if (this.#starts.length === 0) this.#log.requestFlushSoon();
+    tally.told = true;
+    this.#starts.push(tally);
+  }
+  #starts: StartTally[] = [];
+
+  /** The log writer's beforeFlush: the starts told since the last flush join the batch about to be written. */
+  readonly #flushStarts = (): void => {
+    if (this.#starts.length === 0) return;
+    const starts = this.#starts;
+    this.#starts = [];
+    for (const tally of starts) tally.told = false;
+    if (this.#closed) return;
+    try {
+      for (const { ticket: t, started: n } of starts) {
+        const run = this.table.tickets.get(t);
+        // A ticket already settled, or whose prefix is already known (the claim covers it), needs no record.
+        if (run && n > run.started && n > run.atClaim) this.recordUntracked(REC.START, { t, n });
+      }
+    } catch (err) {
+      this.emit('error', err as Error); // the log refuses records: the jobs count as unstarted, the safe side
+    }
+  };
 
   progress(id: string, data: unknown): Promise<unknown> {
     const { done } = this.record(REC.PROGRESS, { id, p: data });
@@ -410,15 +503,12 @@ export class Owner extends EventEmitter<OwnerEvents> {
     return { removed, done };
   }
 
-  /** On open: attempts the previous owner left active have no valid lease now. */
-  #stallOrphans(orphans: Array<{ job: JobMeta; ticket: string | undefined }>): void {
-    for (const { job, ticket } of orphans) {
-      if (this.#closed || job.state !== 'active' || job.ticket !== ticket) continue;
-      try {
-        void this.stall(job, 'job stalled: the process running it stopped before it finished').catch((err: Error) => this.emit('error', err));
-      } catch (err) {
-        this.emit('error', err as Error); // the log refused the record (closed, or failed): nothing was changed
-      }
+  /** On open: attempts the previous owner left active have no valid lease now (header: Starts). */
+  #settleOrphans(orphans: JobMeta[], claimed: Set<string>): void {
+    for (const job of orphans) {
+      if (this.#closed || job.state !== 'active') continue;
+      const ticket = job.ticket;
+      this.settleOrphan(job, ticket !== undefined && claimed.has(ticket), 'job stalled: the process running it stopped before it finished');
     }
   }
 

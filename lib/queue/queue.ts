@@ -3,8 +3,8 @@
  * Validates everything at the boundary (options.ts), then delegates to the process's Owner of the queue
  * directory (registry.ts), which every Queue and Worker on that directory in this process shares.
  *
- * Differences from BullMQ are listed in the README (no connection; a directory; priority 0 first; stalls count
- * an attempt; removeOnComplete ages in seconds as BullMQ; no 'prioritized' or 'waiting-children' states).
+ * Differences from BullMQ are listed in the README (no connection; a directory; priority 0 first;
+ * removeOnComplete ages in seconds as BullMQ; no 'prioritized' or 'waiting-children' states).
  */
 import { EventEmitter } from 'node:events';
 import { SpoolError, invalidArg } from '../errors.js';

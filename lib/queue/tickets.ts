@@ -8,7 +8,8 @@
  *
  * <prio> is the first job's priority (7 digits) and <order> its order (16 digits), so a worker that scans ready/
  * and takes the first name takes the most urgent work. <ticket> is "<epoch>x<counter>", unique per owner epoch.
- * Content: JSON { v: 1, ticket, epoch, jobs: [{ id, attempt, ptr: [seq, segmentId, offset, size] }] }.
+ * Content: JSON { v: 1, ticket, epoch, s, jobs: [{ id, attempt, ptr: [seq, segmentId, offset, size] }] }; s (the
+ * ACTIVE record's `s`) is how many of the jobs, a prefix, the claimant starts as it claims (see Starts, owner.ts).
  *
  * The protocol, step by step, with what each party sees:
  *   cut      Owner: appends ACTIVE for the jobs (the commit point: from here the jobs are active in the log),
@@ -21,13 +22,16 @@
  *   finish   Worker: reports each job's outcome to the owner. Owner: logs it if the job is still active in that
  *            ticket with that attempt, otherwise ignores it (a late result for a lease it took back). When every
  *            job of the ticket is settled, the owner recycles the taken file into free/.
- *   expire   Owner: a taken file whose mtime is older than leaseMs is recycled, and its unsettled jobs are logged
- *            as STALL (an attempt counts). A ready file unclaimed for leaseMs is recycled and its jobs RELEASEd
- *            (no attempt counts: they never ran). A ready file that is gone though no worker in the owner's
+ *   expire   Owner: a taken file whose mtime is older than leaseMs is recycled; of its unsettled jobs, those that
+ *            had started (the claimed prefix, and what START records say) are logged as STALL (a stall counts,
+ *            not an attempt), the others RELEASEd (nothing counts). A ready file unclaimed for leaseMs is recycled
+ *            and its jobs RELEASEd (nothing counts: they never ran). A ready file that is gone though no worker in the owner's
  *            process reported the claim was taken by a claimant the owner does not know (another process): the
  *            owner finds its taken file (findTaken) and expires it like any lease.
- *   restart  A new owner recycles every ticket file it finds: they belong to an older epoch, and its jobs that
- *            the log says are active are stalled (their lease cannot be trusted across owners).
+ *   restart  A new owner notes which tickets were claimed (a file in taken/; one in ready/, or none at all, was
+ *            never claimed), then recycles every ticket file it finds: they belong to an older epoch. The jobs the
+ *            log says are active are settled by the same rule as at expiry (their leases cannot be trusted across
+ *            owners): STALL if started, RELEASE if not.
  * Ticket files are never fsynced: after a crash the log, not the tickets, says what is active.
  */
 import * as fs from 'node:fs';
@@ -46,11 +50,19 @@ export interface TicketJob {
 export interface TicketContent {
   ticket: string;
   epoch: number;
+  /** How many of `jobs` (a prefix) the claimant starts as it claims the ticket: their start is the claim. */
+  atClaim: number;
   jobs: TicketJob[];
 }
 
 export function ticketFileName(priority: number, order: number, ticket: string): string {
   return `${String(priority).padStart(7, '0')}-${String(order).padStart(16, '0')}-${ticket}.t`;
+}
+
+/** The <ticket> of a ticket file's name, in ready/ or taken/ (the grammar above); undefined for another name. */
+export function ticketOfName(name: string): string | undefined {
+  const m = /^\d{7}-\d{16}-([0-9a-z]+x[0-9a-z]+)\.t(~|$)/.exec(name);
+  return m?.[1];
 }
 
 export function encodeTicket(t: TicketContent): Buffer {
@@ -59,6 +71,7 @@ export function encodeTicket(t: TicketContent): Buffer {
       v: 1,
       ticket: t.ticket,
       epoch: t.epoch,
+      s: t.atClaim,
       jobs: t.jobs.map((j) => ({ id: j.id, attempt: j.attempt, ptr: [j.ptr.seq, j.ptr.segmentId, j.ptr.offset, j.ptr.size] })),
     }),
   );
@@ -78,16 +91,25 @@ export class TicketFiles {
     this.free = path.join(root, 'free');
   }
 
-  /** Owner start: makes the folders and recycles every ticket left by an older owner. */
-  reset(): void {
+  /**
+   * Owner start: makes the folders and recycles every ticket left by an older owner. Returns the tickets that had
+   * been claimed (their file was in taken/), which tells the new owner whose claimed prefix started (restart, above).
+   */
+  reset(): Set<string> {
+    const claimed = new Set<string>();
     try {
       for (const d of [this.ready, this.taken, this.free]) fs.mkdirSync(d, { recursive: true });
+      for (const name of fs.readdirSync(this.taken)) {
+        const ticket = ticketOfName(name);
+        if (ticket !== undefined) claimed.add(ticket);
+      }
       for (const d of [this.ready, this.taken]) for (const name of fs.readdirSync(d)) this.recycle(path.join(d, name));
       this.#freeNames = fs.readdirSync(this.free);
       this.#created = this.#freeNames.length;
     } catch (err) {
       throw ioError('reset the tickets folder', err);
     }
+    return claimed;
   }
 
   /** Owner: writes a ticket and makes it visible in ready/. */

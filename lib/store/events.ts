@@ -9,11 +9,15 @@
  *   1     ADD       {id, n: name, o: opts, ts, dl?, d: data}  a job was added (o holds only non-default options; d is
  *                                                             written last, see decodeAddData); dl only in a
  *                                                             dead-letter queue: where the job failed (DeadLetterOrigin)
- *   2     ACTIVE    {t: ticket, j: [[id, attempt]...], ts}    the owner handed these jobs out in a ticket
+ *   2     ACTIVE    {t: ticket, j: [[id, attempt]...], ts,    the owner handed these jobs out in a ticket; s: how many
+ *                   s?: count}                                of them (a prefix) the claimant starts as it claims it.
+ *                                                             s present = the ticket's starts are tracked (START, below)
  *   3     COMPLETE  {id, a: attempt, rv: result, ts}          an attempt completed
  *   4     FAIL      {id, a, e: error, r: retryAt|null, ts}    an attempt failed; r = when to retry, null = final
- *   5     STALL     {id, a, r: retryAt|null, ts, why?}        an attempt's lease expired, its thread crashed or its
- *                                                             owner died (counts as an attempt)
+ *   5     STALL     {id, a, r: retryAt|null, ts, why?, s?: 1} a started attempt's lease expired or its owner died.
+ *                                                             s: 1 (written since issue 9) counts a stall only, against
+ *                                                             maxStalledCount; without s (older writers) it also
+ *                                                             counts an attempt, and still folds that way
  *   6     PROGRESS  {id, p}
  *   7     LOG       {id, l: line}
  *   8     REMOVE    {ids}                                     jobs removed (by remove, clean, drain, retention)
@@ -21,7 +25,14 @@
  *   10    PAUSE     {}
  *   11    RESUME    {}
  *   12    RETRY     {id, ts}                                  a failed or completed job sent back to waiting
- *   13    RELEASE   {id, a}                                   an attempt handed back unrun (graceful close)
+ *   13    RELEASE   {id, a, why?}                             an attempt handed back with nothing counted: it never
+ *                                                             started (graceful close, unclaimed or unstarted at a
+ *                                                             crash or lease expiry), or it was the victim of another
+ *                                                             job that crashed or overran its thread
+ *   14    START     {t: ticket, n}                            the first n jobs of ticket t have started (ticket order);
+ *                                                             the claim itself covers the first s (ACTIVE). Written by
+ *                                                             the owner for its workers, one per ticket per log
+ *                                                             batch (queue/owner.ts, "Starts")
  *
  * Unknown types are skipped by the fold (a newer writer may add some); records naming an unknown job are
  * ignored, which is what makes it safe for compaction to drop every record of a removed job.
@@ -42,6 +53,7 @@ export const REC = {
   RESUME: 11,
   RETRY: 12,
   RELEASE: 13,
+  START: 14,
 } as const;
 
 /** Errors as stored and as they cross threads. */
@@ -95,6 +107,18 @@ export interface ActiveEvent {
   t: string;
   j: Array<[string, number]>;
   ts: number;
+  /** Jobs (a prefix of j) that start as the ticket is claimed; present when the ticket's starts are tracked. */
+  s?: number;
+}
+export interface StartEvent {
+  t: string;
+  /** The first n jobs of the ticket have started. */
+  n: number;
+}
+export interface ReleaseEvent {
+  id: string;
+  a: number;
+  why?: string;
 }
 export interface CompleteEvent {
   id: string;
@@ -114,8 +138,10 @@ export interface StallEvent {
   a: number;
   r: number | null;
   ts: number;
-  /** Why, when it was not an expired lease (a crashed thread, an owner that died). */
+  /** Why, when it was not an expired lease (an owner that died). */
   why?: string;
+  /** 1: a stall only (no attempt counted). Absent in records of older writers, which counted an attempt. */
+  s?: 1;
 }
 
 export function encodeEvent(event: object): Buffer {

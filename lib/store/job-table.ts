@@ -10,6 +10,11 @@
  *
  * A delayed job whose time has come stays 'delayed' in the table until the scheduler calls promoteDue(now): the
  * clock is the scheduler's, never the fold's.
+ *
+ * Starts. Which active jobs have started is folded too (protocol in queue/owner.ts, "Starts"): a tracked ticket
+ * (its ACTIVE carried `s`) gets a TicketRun that its active jobs point at, with their position in the ticket; START
+ * records raise the run's started prefix. isStarted() answers for one job, given whether its ticket was claimed.
+ * A ticket's run lives while one of its jobs is active in it (tickets below), so memory follows running work.
  */
 import type { RecordPointer } from '../log/writer.js';
 import { LazyHeap, type HeapItem } from './heap.js';
@@ -21,6 +26,7 @@ import {
   type CompleteEvent,
   type FailEvent,
   type StallEvent,
+  type StartEvent,
   type StoredJobOpts,
 } from './events.js';
 
@@ -37,8 +43,31 @@ class JobExtra {
   failedReason: string | undefined = undefined;
   failPtr: RecordPointer | undefined = undefined;
   ticket: string | undefined = undefined;
+  /** The tracked ticket it is active in, and its position there (ACTIVE's j order). */
+  run: TicketRun | undefined = undefined;
+  slot = 0;
   logPtrs: RecordPointer[] | undefined = undefined;
 }
+
+/** What the log says about the starts of one tracked ticket (header: Starts). */
+export class TicketRun {
+  readonly id: string;
+  /** Jobs (a prefix) that start as the ticket is claimed: ACTIVE's `s`. */
+  readonly atClaim: number;
+  /** Jobs (a prefix) that START records say have started. */
+  started: number;
+  /** Its jobs still active in it. */
+  open = 0;
+
+  constructor(id: string, atClaim: number, started = 0) {
+    this.id = id;
+    this.atClaim = atClaim;
+    this.started = started;
+  }
+}
+
+/** A stall record's final reason (BullMQ's wording). */
+export const STALLED_TOO_OFTEN = 'job stalled more than allowable limit';
 
 /**
  * One job in the table. A class with a fixed shape: the ADD record's pointer is held inline (four numbers, not
@@ -155,6 +184,10 @@ export class JobMeta implements HeapItem {
   /** The ticket holding the job while active. */
   get ticket(): string | undefined { return this.#x?.ticket; }
   set ticket(v: string | undefined) { if (v !== undefined || this.#x) this.#extra().ticket = v; }
+  get run(): TicketRun | undefined { return this.#x?.run; }
+  set run(v: TicketRun | undefined) { if (v !== undefined || this.#x) this.#extra().run = v; }
+  get slot(): number { return this.#x?.slot ?? 0; }
+  set slot(v: number) { if (v !== 0 || this.#x) this.#extra().slot = v; }
   get logPtrs(): RecordPointer[] | undefined { return this.#x?.logPtrs; }
   set logPtrs(v: RecordPointer[] | undefined) { if (v !== undefined || this.#x) this.#extra().logPtrs = v; }
 }
@@ -175,6 +208,8 @@ export class JobTable {
   #waiting = 0;
   #delayed = 0;
   paused = false;
+  /** Tracked tickets with a job active in them (header: Starts). */
+  readonly tickets = new Map<string, TicketRun>();
   /** Jobs deleted since the table was made: what makes records dead, so what makes compaction worth running. */
   deletions = 0;
   /** Identical option objects are shared between jobs (addBulk gives thousands the same options). */
@@ -192,16 +227,31 @@ export class JobTable {
         return this.#add(ev as AddEvent, ptr);
       case REC.ACTIVE: {
         const e = ev as ActiveEvent;
+        const run = e.s === undefined ? undefined : new TicketRun(e.t, e.s);
         let last: JobMeta | undefined;
+        let slot = -1;
         for (const [id, attempt] of e.j) {
+          slot++;
           const job = this.jobs.get(id);
           if (!job || (job.state !== 'waiting' && job.state !== 'delayed') || attempt !== job.attemptsMade + 1) continue;
           job.ticket = e.t;
           job.processedOn = e.ts;
           this.#move(job, 'active');
+          if (run) {
+            job.run = run;
+            job.slot = slot;
+            run.open++;
+          }
           last = job;
         }
+        if (run && run.open > 0) this.tickets.set(e.t, run);
         return last;
+      }
+      case REC.START: {
+        const e = ev as StartEvent;
+        const run = this.tickets.get(e.t);
+        if (run && e.n > run.started) run.started = e.n;
+        return undefined;
       }
       case REC.COMPLETE: {
         const e = ev as CompleteEvent;
@@ -220,12 +270,16 @@ export class JobTable {
         const e = ev as FailEvent | StallEvent;
         const job = this.#activeAttempt(e.id, e.a);
         if (!job) return undefined;
-        job.attemptsMade++;
         job.ticket = undefined;
         if (type === REC.STALL) {
+          // A stall of the new kind counts against maxStalledCount only; an older writer's also counted an attempt.
+          const stallOnly = (e as StallEvent).s === 1;
+          if (!stallOnly) job.attemptsMade++;
           job.stalls++;
-          job.failedReason = (e as StallEvent).why ?? 'job stalled: its lease expired before it finished';
+          job.failedReason = stallOnly && e.r === null ? STALLED_TOO_OFTEN
+            : (e as StallEvent).why ?? 'job stalled: its lease expired before it finished';
         } else {
+          job.attemptsMade++;
           job.failedReason = (e as FailEvent).e.message;
         }
         job.failPtr = ptr;
@@ -329,6 +383,26 @@ export class JobTable {
     this.#move(job, 'failed');
   }
 
+  /**
+   * Whether the active job has started, as far as the log says (header: Starts): `claimed` says whether its ticket
+   * was claimed (a lease file in tickets/taken). A job of an untracked ticket (written before starts were
+   * tracked, or restored from a version 1 checkpoint) counts as started.
+   */
+  isStarted(job: JobMeta, claimed: boolean): boolean {
+    const run = job.run;
+    if (!run) return true;
+    return job.slot < run.started || (claimed && job.slot < run.atClaim);
+  }
+
+  /** A checkpoint's active job back in its tracked ticket (snapshot.ts); runs are shared by ticket id. */
+  restoreRun(job: JobMeta, ticket: string, slot: number, atClaim: number, started: number): void {
+    let run = this.tickets.get(ticket);
+    if (!run) this.tickets.set(ticket, (run = new TicketRun(ticket, atClaim, started)));
+    job.run = run;
+    job.slot = slot;
+    run.open++;
+  }
+
   /** Moves delayed jobs whose run time is ≤ now to waiting; returns them. */
   promoteDue(now: number): JobMeta[] {
     const due: JobMeta[] = [];
@@ -401,8 +475,18 @@ export class JobTable {
   #leave(job: JobMeta): void {
     if (job.state === 'waiting') this.#waiting--;
     else if (job.state === 'delayed') this.#delayed--;
-    else this.byState[job.state].delete(job);
+    else {
+      if (job.state === 'active') this.#leaveRun(job);
+      this.byState[job.state].delete(job);
+    }
     job.stamp++;
+  }
+
+  #leaveRun(job: JobMeta): void {
+    const run = job.run;
+    if (!run) return;
+    job.run = undefined;
+    if (--run.open === 0) this.tickets.delete(run.id);
   }
 
   #delete(job: JobMeta): void {

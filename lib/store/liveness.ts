@@ -6,7 +6,8 @@
  *
  * A record is live when it belongs to a job in the table, in its current incarnation (its seq is at or after the
  * job's ADD: a custom jobId removed and added again starts a new one); an ACTIVE when any job it lists is live;
- * PAUSE, RESUME and unknown types always. Everything else is dead.
+ * a START while its ticket still has a job active in it (JobTable.tickets: once none has, what it said no longer
+ * changes the table); PAUSE, RESUME and unknown types always. Everything else is dead.
  *
  * Why dropping dead records cannot change a replay: only an ADD creates a job, and the fold ignores every other
  * record of a job it does not know. So the one danger is a dead ADD that survives (in a segment dense enough to
@@ -52,6 +53,10 @@ export class QueueLiveness {
       case REC.ACTIVE: {
         const { j } = decodeEvent<{ j: Array<[string, number]> }>(entry.payload(), entry.seq);
         return j.some(([id]) => this.#current(id, entry.seq) || this.#lingering.has(id));
+      }
+      case REC.START: {
+        const { t } = decodeEvent<{ t: string }>(entry.payload(), entry.seq);
+        return this.#table.tickets.has(t);
       }
       case REC.ADD:
       case REC.COMPLETE:

@@ -4,7 +4,7 @@
  * Binary, because a queue of a million jobs must reopen in well under a second: JSON of that many rows alone
  * takes longer to parse. All integers little-endian; f64 for times and seqs, which exceed 32 bits.
  *
- *   header   "SQJT" | u16 version (1) | u8 paused | u8 0 | u32 jobs | u32 names | u32 opts
+ *   header   "SQJT" | u16 version (2) | u8 paused | u8 0 | u32 jobs | u32 names | u32 opts
  *   names    names × (u32 length, UTF-8)            job names, each once
  *   opts     opts × (u32 length, UTF-8 JSON)        distinct option objects, each once
  *   jobs     jobs × row, state by state in each state's set order (completed and failed keep finish order)
@@ -14,12 +14,15 @@
  *            | ptr (the ADD record)
  *            | [flags & 1] ptr resultPtr | [flags & 2] ptr failPtr | [flags & 4] u32 len, failedReason UTF-8
  *            | [flags & 8] u32 len, progress JSON | [flags & 16] u32 n, n × ptr logPtrs
+ *            | [flags & 32] u16 len, ticket UTF-8 | u32 slot | u32 atClaim | u32 started   (version 2)
  *   ptr      f64 seq | f64 segmentId | f64 offset | u32 size
  *   id       u16 0xffff, f64 n: a generated id, String(n) (rebuilt twice as fast as from UTF-8 bytes);
  *            or u16 length (< 0xffff; job ids are at most 256 characters), UTF-8
  *
- * Active jobs are written as they are; the owner that loads a snapshot stalls them (their leases belonged to
- * the previous owner).
+ * Active jobs are written as they are; the owner that loads a snapshot settles them (their leases belonged to
+ * the previous owner): it needs to know which had started, so an active job of a tracked ticket (job-table.ts,
+ * Starts) carries its ticket, its position in it and the ticket's start counts (flag 32). Version 1 (before
+ * starts were tracked) is still read: its active jobs count as started, as they did when it was written.
  */
 import { SpoolError } from '../errors.js';
 import type { RecordPointer } from '../log/writer.js';
@@ -27,13 +30,16 @@ import type { StoredJobOpts } from './events.js';
 import { JOB_STATES, JobMeta, JobTable, type JobState } from './job-table.js';
 
 const MAGIC = 0x544a5153; // "SQJT"
-const VERSION = 1;
+const VERSION = 2;
+/** The versions decodeSnapshot reads; version 1 has no flag 32. */
+const READABLE = new Set([1, 2]);
 const STATE_CODE: Record<JobState, number> = { waiting: 0, delayed: 1, active: 2, completed: 3, failed: 4 };
 const HAS_RESULT = 1;
 const HAS_FAIL = 2;
 const HAS_REASON = 4;
 const HAS_PROGRESS = 8;
 const HAS_LOGS = 16;
+const HAS_RUN = 32;
 
 /** Appends little-endian fields to a growing buffer, through a DataView (which V8 compiles to plain stores). */
 class Writer {
@@ -183,7 +189,7 @@ export function encodeSnapshot(table: JobTable): Buffer {
       const progress = j.progress === 0 || j.progress === undefined ? undefined : JSON.stringify(j.progress);
       const flags =
         (j.resultPtr ? HAS_RESULT : 0) | (j.failPtr ? HAS_FAIL : 0) | (j.failedReason !== undefined ? HAS_REASON : 0) |
-        (progress !== undefined ? HAS_PROGRESS : 0) | (j.logPtrs ? HAS_LOGS : 0);
+        (progress !== undefined ? HAS_PROGRESS : 0) | (j.logPtrs ? HAS_LOGS : 0) | (j.run ? HAS_RUN : 0);
       w.fixed(j, nameNo, optsNo, flags);
       if (j.resultPtr) w.ptr(j.resultPtr);
       if (j.failPtr) w.ptr(j.failPtr);
@@ -192,6 +198,13 @@ export function encodeSnapshot(table: JobTable): Buffer {
       if (j.logPtrs) {
         w.u32(j.logPtrs.length);
         for (const p of j.logPtrs) w.ptr(p);
+      }
+      const run = j.run;
+      if (run) {
+        w.str(run.id, 2);
+        w.u32(j.slot);
+        w.u32(run.atClaim);
+        w.u32(run.started);
       }
     }
   }
@@ -203,7 +216,7 @@ export function decodeSnapshot(buf: Buffer): JobTable {
     throw new SpoolError('ERR_CORRUPT_RECORD', 'the index holds no job table');
   }
   const version = buf.readUInt16LE(4);
-  if (version !== VERSION) throw new SpoolError('ERR_UNSUPPORTED_VERSION', `job table version ${version} is not supported`);
+  if (!READABLE.has(version)) throw new SpoolError('ERR_UNSUPPORTED_VERSION', `job table version ${version} is not supported`);
   try {
     return read(buf);
   } catch (cause) {
@@ -270,6 +283,15 @@ function read(buf: Buffer): JobTable {
       const n = u32();
       job.logPtrs = [];
       for (let k = 0; k < n; k++) job.logPtrs.push(ptr());
+    }
+    if (flags & HAS_RUN) {
+      const len = buf.readUInt16LE(at);
+      at += 2;
+      const ticket = str(len);
+      const slot = u32();
+      const atClaim = u32();
+      table.restoreRun(job, ticket, slot, atClaim, u32());
+      job.ticket = ticket;
     }
     if (!state) throw new SpoolError('ERR_CORRUPT_RECORD', `job ${id} has an unknown state`);
     jobs[i] = job;

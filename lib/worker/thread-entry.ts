@@ -7,10 +7,11 @@
  * processor's result or throw into `done` / `failed`. Does not own: timeouts, limits, crashes — the pool watches
  * this thread from outside, because a thread stuck in a loop or out of memory cannot report anything.
  *
- * What kills this thread, and the pool then reports 'crashed' for every run in it: process.exit() in a
- * processor, an uncaught exception or unhandled rejection outside a job's promise (Node's default in a
- * worker_thread is to end the thread), running out of the pool's maxHeapMb, or the pool's terminate(). Ends still
- * collected for the next batch (thread-protocol.ts) die with the thread, and their runs are reported as crashed too.
+ * What kills this thread, and the pool then finds which of its runs was the cause (thread-pool.ts, Crashes):
+ * process.exit() in a processor, an uncaught exception or unhandled rejection outside a job's promise (Node's
+ * default in a worker_thread is to end the thread), running out of the pool's maxHeapMb, or the pool's
+ * terminate(). Ends still collected for the next batch (thread-protocol.ts) die with the thread, and their runs are
+ * run again like the others.
  */
 import assert from 'node:assert/strict';
 import { parentPort, workerData } from 'node:worker_threads';

@@ -23,11 +23,21 @@
  *   timeout    the timeout fired, the job's signal was aborted with an ERR_JOB_TIMEOUT reason, and the processor
  *              settled within abortGraceMs. error: ERR_JOB_TIMEOUT, cause: what it threw. A processor that
  *              *resolves* after its timeout fired is a timeout too: a late result is not a success.
- *   crashed    the thread died under the job (ERR_THREAD_CRASHED, cause: the thread's error, e.g. an Error with code
- *              ERR_WORKER_OUT_OF_MEMORY); or the job ignored its signal for abortGraceMs after a timeout / abort()
- *              and its thread was terminated (ERR_JOB_TIMEOUT / ERR_JOB_ABORTED for that job, ERR_THREAD_CRASHED
- *              for the other jobs on the thread); or close() ran out of grace, or the job was still queued at close
- *              (ERR_CLOSED). A `while (true) {}` cannot reject, so a timed-out loop always ends here.
+ *   crashed    the thread died under the job and the job is the cause: it was alone on the thread, or it crashed
+ *              again when re-run alone (ERR_THREAD_CRASHED, cause: the thread's error, e.g. an Error with code
+ *              ERR_WORKER_OUT_OF_MEMORY; see Crashes below); or the job ignored its signal for abortGraceMs after a
+ *              timeout / abort() and its thread was terminated (ERR_JOB_TIMEOUT / ERR_JOB_ABORTED); or close() ran
+ *              out of grace, or the job was still queued at close (ERR_CLOSED). A `while (true) {}` cannot reject,
+ *              so a timed-out loop always ends here.
+ *   interrupted  the job shared a thread with one that ignored its signal, and went down with the thread when it
+ *              was terminated (ERR_THREAD_CRASHED): a victim, not at fault; the Worker retries it uncounted.
+ *
+ * Crashes. A thread that dies by itself (process.exit() in a processor, an uncaught error, out of memory) with
+ * one posted run tells whose fault it was. With several, any of them may be the cause: each becomes a suspect and
+ * is run again, one at a time, alone in a thread of its own inside the pool (an "isolation" thread, beside the
+ * `threads` others, which go on with new work). A suspect that crashes its thread alone is the cause: 'crashed'.
+ * The others end as their re-run ends, their first run forgotten (hooks.onRestart tells the caller). Runs that
+ * were assigned to the dead thread but not yet posted never ran: they go back to the front of the queue.
  *
  * Replacement and loading: a dead or recycled thread is dropped and the next dispatch spawns a new one, so there is
  * no respawn without a job to run. A module that fails to load (the thread says `load-failed`, or dies before
@@ -59,12 +69,15 @@ export interface RunHooks {
   onProgress(progress: number | object): void;
   /** job.log() inside the thread. Same ordering as onProgress. Must not throw. */
   onLog(line: string): void;
+  /** The run's thread crashed under it and others, and it is run again alone (header: Crashes). Must not throw. */
+  onRestart?(): void;
 }
 
 export type RunOutcome =
   | { kind: 'completed'; result: unknown }
   | { kind: 'failed'; error: Error }
   | { kind: 'crashed'; error: Error }
+  | { kind: 'interrupted'; error: Error }
   | { kind: 'timeout'; error: Error };
 
 export interface ThreadPoolOptions {
@@ -118,6 +131,8 @@ interface PoolThread {
   ready: boolean;
   /** Has had its maxJobsPerThread: finishes its runs, gets no new ones. Does not count against `threads`. */
   retiring: boolean;
+  /** Runs crash suspects one at a time (header: Crashes); gets no other runs. Does not count against `threads`. */
+  isolating: boolean;
   /** Given up by the pool (terminated, shut down) or exited: its messages and its exit are ignored from here. */
   dead: boolean;
   /** Its last 'error' event (uncaught exception, out of memory), reported as the cause when it exits. */
@@ -152,6 +167,10 @@ export class ThreadPool {
   #idleWaiters: Array<() => void> = [];
   /** load() callers waiting for the first `ready` (or the load failure, or close). */
   #loadWaiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
+  /** Runs to re-run alone because a thread crashed under them and others (header: Crashes), oldest first. */
+  readonly #suspects: Run[] = [];
+  /** The thread running suspects, while there are any. */
+  #isolation: PoolThread | undefined;
 
   constructor(opts: ThreadPoolOptions) {
     this.#threadData = { processorUrl: processorHref(opts?.processor) };
@@ -232,6 +251,10 @@ export class ThreadPool {
       this.#queue.splice(this.#queue.indexOf(run), 1);
       this.#settle(run, { kind: 'failed', error });
     }
+    for (const run of this.#suspects.filter(matches)) {
+      this.#suspects.splice(this.#suspects.indexOf(run), 1);
+      this.#settle(run, { kind: 'failed', error });
+    }
     for (const thread of this.#threads) {
       for (const run of thread.runs.values()) {
         if (matches(run) && run.signalled === undefined) this.#signal(run, error);
@@ -250,7 +273,7 @@ export class ThreadPool {
     const graceMs = opts.graceMs === undefined ? undefined : nonNegative(opts.graceMs, 'graceMs');
     this.#closing = true;
     for (const waiter of this.#loadWaiters.splice(0)) waiter.reject(new SpoolError('ERR_CLOSED', 'the thread pool closed before its processor loaded'));
-    for (const run of this.#queue.splice(0)) {
+    for (const run of [...this.#queue.splice(0), ...this.#suspects.splice(0)]) {
       this.#settle(run, { kind: 'crashed', error: poolError('ERR_CLOSED', `the thread pool closed before job ${run.job.id} started`) });
     }
     this.#closed = (async () => {
@@ -283,7 +306,7 @@ export class ThreadPool {
     let best: PoolThread | undefined;
     let live = 0;
     for (const thread of this.#threads) {
-      if (thread.dead || thread.retiring) continue;
+      if (thread.dead || thread.retiring || thread.isolating) continue;
       live++;
       if (thread.runs.size < this.#opts.concurrency && (best === undefined || thread.runs.size < best.runs.size)) best = thread;
     }
@@ -360,7 +383,7 @@ export class ThreadPool {
     let markExited!: () => void;
     const thread: PoolThread = {
       worker, exited: new Promise((resolve) => (markExited = resolve)), runs: new Map(), assigned: 0,
-      ready: false, retiring: false, dead: false, outbox: [], flushQueued: false,
+      ready: false, retiring: false, isolating: false, dead: false, outbox: [], flushQueued: false,
     };
     worker.on('message', (msg: ThreadToMain) => this.#onMessage(thread, msg));
     // Always followed by 'exit'; the listener also keeps an uncaught error in the thread from crashing this one.
@@ -416,9 +439,65 @@ export class ThreadPool {
       return;
     }
     const what = thread.error instanceof Error ? `: ${thread.error.message}` : ` with code ${code}`;
-    for (const run of thread.runs.values()) {
-      this.#settle(run, { kind: 'crashed', error: poolError('ERR_THREAD_CRASHED', `the worker thread running job ${run.job.id} died${what}`, { cause }) });
+    if (thread === this.#isolation) this.#isolation = undefined;
+    const runs = [...thread.runs.values()];
+    const posted = runs.filter((run) => run.posted);
+    for (const run of runs) {
+      // Alone, it is the cause; closing, nothing is re-run; a thread that died starting up (after others loaded the
+      // module) is a crash of the runs waiting for it, as it always was, so that such a thread cannot loop.
+      if ((posted.length === 1 && run.posted) || this.#closing || !thread.ready) {
+        this.#settle(run, { kind: 'crashed', error: poolError('ERR_THREAD_CRASHED', `the worker thread running job ${run.job.id} died${what}`, { cause }) });
+      } else {
+        this.#detach(run);
+        if (run.posted) {
+          this.#suspects.push(run);
+          callHook(() => run.hooks.onRestart?.());
+        } else {
+          this.#queue.unshift(run); // never ran: first in line again
+        }
+        run.posted = false;
+      }
     }
+    this.#isolateNext();
+    this.#drain();
+  }
+
+  /** Takes a run off its dead thread, unsettled, to be assigned again (its timeout clock restarts when posted). */
+  #detach(run: Run): void {
+    clearTimeout(run.timer);
+    clearTimeout(run.graceTimer);
+    run.timer = run.graceTimer = undefined;
+    run.signalled = undefined;
+    run.timedOut = false;
+    run.thread!.runs.delete(run.id);
+    run.thread = undefined;
+    this.#running--;
+  }
+
+  /** Runs the next suspect alone in the isolation thread, spawning it if needed; ends it when none is left. */
+  #isolateNext(): void {
+    const thread = this.#isolation;
+    if (thread && thread.runs.size > 0) return;
+    const run = this.#suspects.shift();
+    if (run === undefined) {
+      if (thread) {
+        this.#isolation = undefined;
+        this.#shutdown(thread);
+      }
+      return;
+    }
+    let iso = thread;
+    if (!iso) {
+      iso = this.#spawn();
+      if (!iso) {
+        // No thread can be started any more (#spawn failed the load for good): the suspects end as queued runs do.
+        for (const r of [run, ...this.#suspects.splice(0)]) this.#settle(r, this.#loadFailure());
+        return;
+      }
+      iso.isolating = true;
+      this.#isolation = iso;
+    }
+    this.#assign(run, iso);
   }
 
   /** Ends a thread that still has runs, settling each with `outcomeFor(run)` now rather than at its exit. */
@@ -426,6 +505,10 @@ export class ThreadPool {
     thread.dead = true;
     void thread.worker.terminate();
     for (const run of thread.runs.values()) this.#settle(run, outcomeFor(run));
+    if (thread === this.#isolation) {
+      this.#isolation = undefined;
+      this.#isolateNext();
+    }
   }
 
   /** Ends a thread with no runs: it exits by itself (shutdown), or is terminated if it is stuck. */
@@ -476,7 +559,8 @@ export class ThreadPool {
     this.#send(thread, { type: 'abort', runId: run.id, reason: toWire(reason) });
     run.graceTimer = setTimeout(() => {
       const message = `the worker thread was terminated because job ${run.job.id} did not stop within ${this.#opts.abortGraceMs} ms of its abort`;
-      this.#kill(thread, (r) => ({ kind: 'crashed', error: r === run ? reason : poolError('ERR_THREAD_CRASHED', message) }));
+      // The others on the thread did nothing wrong: victims, retried uncounted by the Worker.
+      this.#kill(thread, (r) => (r === run ? { kind: 'crashed', error: reason } : { kind: 'interrupted', error: poolError('ERR_THREAD_CRASHED', message) }));
     }, this.#opts.abortGraceMs);
   }
 
@@ -505,7 +589,8 @@ export class ThreadPool {
       thread.runs.delete(run.id);
       this.#running--;
       if (!thread.dead && thread.runs.size === 0) {
-        if (thread.retiring) this.#shutdown(thread);
+        if (thread.isolating) this.#isolateNext();
+        else if (thread.retiring) this.#shutdown(thread);
         else if (!this.#closing) thread.worker.unref(); // while closing, stay ref'd so close() sees the exit
       }
     }

@@ -10,8 +10,9 @@
  *
  * Outcomes: completed; failed (retried after the job's backoff while attempts remain, unless the processor threw
  * an UnrecoverableError); timed out (failed with ERR_JOB_TIMEOUT, retried like a failure); crashed (the thread
- * died under it: logged as a stall, which counts an attempt, so a job that kills its thread every time ends
- * failed instead of looping).
+ * died under it, and the pool found this job to be the cause: a failure of the attempt, ERR_THREAD_CRASHED);
+ * interrupted (its thread was terminated for another job's fault: released with nothing counted, 'stalled'
+ * emitted). Jobs re-run by the pool to find which of them crashed a thread get 'stalled' too (thread-pool.ts).
  *
  * Processors are called as BullMQ calls them, (job, token, signal). The token is the id of the ticket that holds
  * the job's lease (the `ticket` the owner logged in the job's ACTIVE record, shared by the jobs claimed together,
@@ -41,9 +42,11 @@
  * backlog (desk.ts), so a worker busy with a long job does not take the next one that arrives. Long jobs get no
  * lookahead at all: a worker never holds more work
  * than it could start within a few milliseconds, so a job of higher priority added meanwhile waits at most that
- * long behind claimed work, and another worker is not starved of jobs this one could not start soon. The price:
- * claimed jobs are active in the log, so if the process dies, those not yet started are stalled with the rest
- * and an attempt counts for them too (a graceful close hands them back without one).
+ * long behind claimed work, and another worker is not starved of jobs this one could not start soon. Claimed jobs
+ * are active in the log; if the process dies, those not yet started are released with nothing counted, because
+ * the log says which started (Starts, queue/owner.ts): the ticket's claim covers the jobs started as it is
+ * claimed, and for the rest the worker counts how far into each ticket it has got in a tally the owner reads
+ * before each log flush (Owner.started: one START record per ticket per batch, an increment per job).
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
@@ -57,7 +60,7 @@ import { backoffDelay, type BackoffStrategy } from '../queue/backoff.js';
 import type { WorkerPort } from '../queue/desk.js';
 import { Job } from '../queue/job.js';
 import { WORKER_KEYS, intIn, resolveQueueOptions, validateQueueName, type BackoffOptions, type QueueOptions } from '../queue/options.js';
-import type { Owner } from '../queue/owner.js';
+import type { Owner, StartTally } from '../queue/owner.js';
 import { acquireOwner, releaseOwner } from '../queue/registry.js';
 import type { TicketContent, TicketJob } from '../queue/tickets.js';
 import { toWire } from './error-wire.js';
@@ -90,11 +93,14 @@ const NO_HOOKS: RunHooks = { onProgress: () => undefined, onLog: () => undefined
 const KEEP_ALIVE_MS = 2 ** 31 - 1;
 const noop = (): void => undefined;
 
-interface Held {
+/** A claimed ticket; also its start tally for the owner (Owner.started: ticket, started, told). */
+interface Held extends StartTally {
   takenName: string;
   /** Jobs of the ticket not yet settled here. */
   open: Set<string>;
   lost: boolean;
+  /** How many of its jobs its claim covers (they start as it is claimed). */
+  atClaim: number;
 }
 
 /**
@@ -152,7 +158,7 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
   readonly #runner: Runner;
   readonly #strategies: Record<string, BackoffStrategy> | undefined;
   readonly #closeTimeoutMs: number;
-  readonly #inbox: Array<{ ticket: string; tj: TicketJob }> = [];
+  readonly #inbox: Array<{ ticket: string; tj: TicketJob; held: Held }> = [];
   readonly #running = new Map<string, Running>();
   readonly #held = new Map<string, Held>();
   readonly #port: WorkerPort;
@@ -286,7 +292,9 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
     const owner = this.#owner;
     if (!owner || this.#closing) return;
     while (this.#inbox.length > 0 && this.#running.size < this.#runner.capacity) {
-      const { ticket, tj } = this.#inbox.shift()!;
+      const { ticket, tj, held } = this.#inbox.shift()!;
+      // Past the claimed prefix a start must be told (header: Lookahead); counted before the processor is called.
+      if (++held.started > held.atClaim && !held.told) owner.started(held);
       this.#start(owner, ticket, tj);
     }
     const lookahead = this.#lookahead();
@@ -319,8 +327,12 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
       for (const tj of content.jobs) owner.release(content.ticket, tj.id, tj.attempt)?.catch((err: Error) => this.#emitError(err));
       return;
     }
-    this.#held.set(content.ticket, { takenName, open: new Set(content.jobs.map((j) => j.id)), lost: false });
-    for (const tj of content.jobs) this.#inbox.push({ ticket: content.ticket, tj });
+    const held: Held = {
+      ticket: content.ticket, takenName, open: new Set(content.jobs.map((j) => j.id)), lost: false,
+      started: 0, atClaim: content.atClaim, told: false,
+    };
+    this.#held.set(content.ticket, held);
+    for (const tj of content.jobs) this.#inbox.push({ ticket: content.ticket, tj, held });
     this.#pump();
   }
 
@@ -350,7 +362,7 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
       } catch (err) {
         // Its record cannot be read (quarantined as damaged, its key missing…): fail the attempt with the reason,
         // rather than leave the job active until its lease expires and then stall it, again and again.
-        await this.#report(owner, ticket, tj, meta, Job.forRun<DataType>(owner, meta, undefined as DataType), { kind: 'failed', error: err as Error });
+        this.#report(owner, ticket, tj, meta, Job.forRun<DataType>(owner, meta, undefined as DataType), { kind: 'failed', error: err as Error });
         return running;
       }
       const job = Job.forRun<DataType>(owner, meta, data);
@@ -365,6 +377,7 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
           void owner.progress(job.id, p).catch((err: Error) => this.#emitError(err)); // 'progress' via #onProgress
         },
         onLog: (line) => void owner.log(job.id, line).catch((err: Error) => this.#emitError(err)),
+        onRestart: () => void this.emit('stalled', job.id, 'active'),
       };
       // The token is the ticket's id (header): a string already in hand.
       const outcome = await this.#runner.run(job as Job, ticket, key, meta.opts.timeout, hooks);
@@ -377,16 +390,15 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
         await owner.release(ticket, tj.id, tj.attempt);
         return running;
       }
-      const reported = this.#report(owner, ticket, tj, meta, job, outcome);
-      if (reported) await reported;
+      this.#report(owner, ticket, tj, meta, job, outcome);
     } catch (err) {
       this.#emitError(err as Error);
     }
     return running;
   }
 
-  /** Logs the outcome. Synchronous but for a crashed thread's stall, whose promise it returns. */
-  #report(owner: Owner, ticket: string, tj: TicketJob, meta: JobMeta, job: Job<DataType>, outcome: RunOutcome): Promise<void> | undefined {
+  /** Logs the outcome, synchronously. */
+  #report(owner: Owner, ticket: string, tj: TicketJob, meta: JobMeta, job: Job<DataType>, outcome: RunOutcome): void {
     // The outcome goes to the owner below, synchronously, and settles the job at its desk, which recycles the
     // ticket's file once every job of it is settled. Settle it here first: renewing that lease while the outcome
     // is made durable would find the file gone and report a spurious stall (and abort the ticket's other jobs).
@@ -419,19 +431,14 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
       // Cut off or never started because the pool closed: hand it back, no attempt counted.
       if (owner.release(ticket, tj.id, tj.attempt)) return;
     }
-    if (outcome.kind === 'crashed' && code === 'ERR_THREAD_CRASHED') {
-      // The thread died under the job: a stall (one attempt counted), like a worker process dying.
-      if (meta.state === 'active' && meta.ticket === ticket && meta.attemptsMade + 1 === tj.attempt) {
-        owner.desk.settled(ticket, tj.id);
-        return owner.stall(meta, `job stalled: its worker thread crashed (${err.message})`).then(() => {
-          this.emit('failed', job, err, 'active');
-        });
-      }
-      this.emit('failed', job, err, 'active');
+    if (outcome.kind === 'interrupted') {
+      // Its thread was terminated for a neighbour's fault (thread-pool.ts): a victim, retried with nothing counted.
+      if (owner.release(ticket, tj.id, tj.attempt, `interrupted: ${err.message}`)) this.emit('stalled', tj.id, 'active');
       return;
     }
     // Anything else is a failure of the attempt, retried per its backoff: a processor that threw, a timeout
-    // (also one it ignored until its thread was terminated), an abort it did not survive.
+    // (also one it ignored until its thread was terminated), an abort it did not survive, a thread crash that the
+    // pool traced to this job (it crashed its thread alone: as BullMQ fails a sandboxed job whose process exits).
     const unrecoverable = err.name === 'UnrecoverableError' || (err as { unrecoverable?: boolean }).unrecoverable === true;
     let retryDelay: number | undefined;
     // As BullMQ: the backoff (and a custom strategy) is consulted only when an attempt is left to retry with.

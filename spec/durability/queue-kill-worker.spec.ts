@@ -4,15 +4,15 @@
  * processor entry (`start id attempt run`), each processor return (`end`) and each 'completed' event (`done`,
  * after the COMPLETE record is written). The child is SIGKILLed at random moments (during open too), again and
  * again, and a last child runs until every job is final. Then, from the journal, the log and the queue:
- *   - every job is final: completed, or failed with its attempts used up (only stalls can fail it here);
+ *   - every job is completed: a stall counts no attempt (only maxStalledCount, 1,000 here), and no processor
+ *     fails, so nothing can fail a job;
  *   - a job ran again only if it was running at a kill: each of its starts but the last is in a killed run in
- *     which it has no `done`, and the next start is in a later run, with a higher attempt (an attempt never
- *     runs twice). Running means until `done`, not `end`: a job whose processor had returned but whose result
- *     was not yet in the log when the process died is rightly run again;
+ *     which it has no `done`, and the next start is in a later run, with the same attempt (1: stalls count no
+ *     attempt; the new run is a new ticket). Running means until `done`, not `end`: a job whose processor had
+ *     returned but whose result was not yet in the log when the process died is rightly run again;
  *   - no job completed twice: at most one `done` per job, and the log holds exactly one COMPLETE record per
  *     completed job and none for failed ones;
- *   - the result kept is the last start's (`id:attempt:run`), attemptsMade equals that attempt, and is at least
- *     the number of starts (an attempt handed out but not started when the process died counts too).
+ *   - the result kept is the last start's (`id:attempt:run`), and attemptsMade is 1.
  *
  * SPOOLQ_WORKER_KILLS sets the number of kills (default 12), SPOOLQ_WORKER_SEED the seed.
  */
@@ -113,25 +113,21 @@ describe('kill -9 of the process running a Worker', () => {
         assert.ok(killed.has(a.run), `job ${id} started again (run ${b.run}) after a start in run ${a.run}, which was not killed`);
         assert.equal(d.some((x) => x.run <= a.run), false, `job ${id} ran again after it completed: ${JSON.stringify({ s, d })}`);
         assert.ok(b.run > a.run, `job ${id} started twice in run ${a.run}`);
-        assert.ok(b.attempt > a.attempt, `job ${id} ran attempt ${b.attempt} after attempt ${a.attempt}`);
+        assert.equal(b.attempt, 1, `job ${id} ran attempt ${b.attempt} after attempt ${a.attempt}: a stall counted an attempt`);
         reruns++;
       }
-      assert.ok(job.attemptsMade >= s.length, `job ${id}: attemptsMade ${job.attemptsMade} < ${s.length} starts`);
       const logged = completes.get(id) ?? [];
       if (state === 'completed') {
         const lastStart = s.at(-1);
         assert.ok(lastStart, `job ${id} completed without ever starting`);
         assert.equal(job.returnvalue, `${id}:${lastStart.attempt}:${lastStart.run}`, `job ${id}: the result kept is the last start's`);
-        assert.equal(job.attemptsMade, lastStart.attempt, `job ${id}: attemptsMade`);
+        assert.equal(job.attemptsMade, 1, `job ${id}: attemptsMade`);
         assert.ok(ends.has(`${id} ${lastStart.attempt} ${lastStart.run}`), `job ${id} completed, yet its processor never returned`);
         assert.equal(logged.length, 1, `job ${id} has ${logged.length} COMPLETE records`);
         assert.equal(logged[0]!.a, lastStart.attempt);
         if (d.length === 1) assert.deepEqual(d[0], lastStart, `job ${id}: 'completed' came from its last start`);
       } else {
-        assert.equal(state, 'failed', `job ${id} is ${state}, not final`);
-        assert.equal(job.attemptsMade, ATTEMPTS, `job ${id} failed with attempts left`);
-        assert.equal(logged.length, 0, `failed job ${id} has a COMPLETE record`);
-        assert.equal(d.length, 0);
+        assert.fail(`job ${id} is ${state}: a crash failed a job (or left it unfinished)`);
         failedJobs++;
       }
     }

@@ -11,6 +11,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { logStats, verifyLog, type Queue } from '../../lib/index.js';
+import { Log } from '../../lib/log/log.js';
+import { REC, encodeEvent } from '../../lib/store/events.js';
 import { SAFETY, deferred, setup, until, waitFor, waitForCount } from '../helpers/queue.js';
 
 type Setup = ReturnType<typeof setup>;
@@ -123,7 +125,7 @@ describe('reopening a queue', () => {
     assert.deepEqual(await describeQueue(reopened), before);
   });
 
-  it('stalls a job the previous owner left active, counting the attempt, and runs it again', SAFETY, async (t) => {
+  it('stalls a job the previous owner left running, counting a stall but no attempt, and runs it again', SAFETY, async (t) => {
     const s = setup(t);
     const q = s.queue();
     const gate = deferred();
@@ -136,17 +138,17 @@ describe('reopening a queue', () => {
     const reopened = s2.queue();
     await reopened.waitUntilReady();
     const after = (await reopened.getJob(job.id))!;
-    assert.equal(after.attemptsMade, 1);
+    assert.equal(after.attemptsMade, 0);
     assert.equal(await after.getState(), 'waiting');
     assert.match(after.failedReason!, /stalled/);
     const w2 = s2.worker('q', async (j) => j.data);
     const [done, result] = await waitFor(w2, 'completed');
     assert.equal(done.id, job.id);
     assert.deepEqual(result, { x: 1 });
-    assert.equal((await reopened.getJob(job.id))!.attemptsMade, 2);
+    assert.equal((await reopened.getJob(job.id))!.attemptsMade, 1);
   });
 
-  it('fails a job the previous owner left active when it has no attempts left', SAFETY, async (t) => {
+  it('does not fail a job the previous owner left running at its first stall, with the default attempts (1)', SAFETY, async (t) => {
     const s = setup(t);
     const q = s.queue();
     const gate = deferred();
@@ -157,9 +159,58 @@ describe('reopening a queue', () => {
     await active;
     const reopened = setup(t, { crashCopyOf: s.dir }).queue();
     const after = (await reopened.getJob(job.id))!;
+    assert.equal(await after.getState(), 'waiting');
+    assert.equal(after.attemptsMade, 0);
+  });
+
+  it('fails a job the previous owner left running when that stall is one more than maxStalledCount (0)', SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue();
+    const gate = deferred();
+    t.after(() => gate.resolve());
+    const w = s.worker('q', () => gate.promise);
+    const active = waitFor(w, 'active');
+    const job = await q.add('crashes', null, { attempts: 5 });
+    await active;
+    const reopened = setup(t, { crashCopyOf: s.dir }).queue('q', { maxStalledCount: 0 });
+    const after = (await reopened.getJob(job.id))!;
     assert.equal(await after.getState(), 'failed');
-    assert.equal(after.attemptsMade, 1);
-    assert.match(after.failedReason!, /stalled/);
+    assert.equal(after.attemptsMade, 0);
+    assert.equal(after.failedReason, 'job stalled more than allowable limit');
+  });
+
+  // Records as the code before issue 9 wrote them, by hand: ACTIVE without `s` and STALL without `s`.
+  async function withOldRecords(t: Parameters<typeof setup>[0], records: (id: string) => Array<[number, object]>): Promise<{ s: Setup; id: string }> {
+    const s = setup(t);
+    const q = s.queue();
+    const job = await q.add('old', null, { attempts: 3 });
+    await q.close();
+    const log = await Log.open(path.join(s.dir, 'q'), { durability: 'none' });
+    for (const [type, ev] of records(job.id)) await log.append(type, encodeEvent(ev));
+    await log.close();
+    return { s, id: job.id };
+  }
+
+  it('replays a STALL written before issue 9 (no s) as an attempt and a stall, as it always did', SAFETY, async (t) => {
+    const { s, id } = await withOldRecords(t, (id) => [
+      [REC.ACTIVE, { t: '1x0', j: [[id, 1]], ts: 1 }],
+      [REC.STALL, { id, a: 1, r: 2, ts: 2 }],
+    ]);
+    const job = (await s.queue().getJob(id))!;
+    assert.equal(await job.getState(), 'waiting');
+    assert.equal(job.attemptsMade, 1, 'the old STALL counted an attempt');
+    assert.match(job.failedReason!, /stalled/);
+  });
+
+  it('stalls, counting no attempt, a job an older owner left active in a ticket with no start record (no s)', SAFETY, async (t) => {
+    const { s, id } = await withOldRecords(t, (id) => [[REC.ACTIVE, { t: '1x0', j: [[id, 1]], ts: 1 }]]);
+    const q = s.queue();
+    const stalled = waitFor(q, 'stalled');
+    const job = (await q.getJob(id))!;
+    assert.equal(await job.getState(), 'waiting');
+    assert.equal(job.attemptsMade, 0);
+    assert.match(job.failedReason!, /stalled/, 'without a record of its starts, it counts as started');
+    assert.deepEqual((await stalled)[0], { jobId: id });
   });
 
   it('hands back a job cut for a worker that closed before claiming it, when the owner closes', SAFETY, async (t) => {

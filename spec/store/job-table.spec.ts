@@ -175,7 +175,7 @@ describe('JobTable FAIL and STALL', () => {
     assert.deepEqual(counts(f.table), { waiting: 1, delayed: 0, active: 0, completed: 0, failed: 0 });
   });
 
-  it('counts a stall as an attempt and a stall, and retries or fails as told', () => {
+  it('folds a STALL of an older writer (no s) as an attempt and a stall, as it always did', () => {
     const f = activeJob({ attempts: 2 });
     const job = f.apply(REC.STALL, { id: 'a', a: 1, r: 15, ts: 15 })!;
     assert.deepEqual([job.state, job.attemptsMade, job.stalls], ['waiting', 1, 1]);
@@ -183,6 +183,45 @@ describe('JobTable FAIL and STALL', () => {
     f.apply(REC.ACTIVE, { t: 't2', j: [['a', 2]], ts: 16 });
     f.apply(REC.STALL, { id: 'a', a: 2, r: null, ts: 17 });
     assert.deepEqual([job.state, job.attemptsMade, job.stalls, job.finishedOn], ['failed', 2, 2, 17]);
+  });
+
+  it('folds a STALL marked s: 1 as a stall only, failing with BullMQ\'s reason when it has no retry time', () => {
+    const f = activeJob();
+    const job = f.apply(REC.STALL, { id: 'a', a: 1, r: 15, ts: 15, s: 1 })!;
+    assert.deepEqual([job.state, job.attemptsMade, job.stalls], ['waiting', 0, 1]);
+    f.apply(REC.ACTIVE, { t: 't2', j: [['a', 1]], ts: 16, s: 1 });
+    f.apply(REC.STALL, { id: 'a', a: 1, r: null, ts: 17, s: 1, why: 'its owner died' });
+    assert.deepEqual([job.state, job.attemptsMade, job.stalls, job.finishedOn, job.failedReason],
+      ['failed', 0, 2, 17, 'job stalled more than allowable limit']);
+  });
+
+  it('knows which jobs of a tracked ticket started: its claimed prefix once claimed, and what START says', () => {
+    const f = folding();
+    for (const id of ['a', 'b', 'c', 'd']) f.apply(REC.ADD, add(id));
+    f.apply(REC.ACTIVE, { t: 't', j: [['a', 1], ['b', 1], ['c', 1], ['d', 1]], ts: 10, s: 1 });
+    const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((id) => f.table.jobs.get(id)!) as [JobMeta, JobMeta, JobMeta, JobMeta];
+    const started = (claimed: boolean): boolean[] => [a, b, c, d].map((j) => f.table.isStarted(j, claimed));
+    assert.deepEqual(started(false), [false, false, false, false], 'an unclaimed ticket started nothing');
+    assert.deepEqual(started(true), [true, false, false, false], 'the claim starts the first s');
+    f.apply(REC.START, { t: 't', n: 3 });
+    f.apply(REC.START, { t: 't', n: 2 }); // a lower count (late, or repeated) changes nothing
+    assert.deepEqual(started(true), [true, true, true, false]);
+    assert.deepEqual(started(false), [true, true, true, false]);
+    f.apply(REC.COMPLETE, { id: 'a', a: 1, rv: null, ts: 11 });
+    f.apply(REC.RELEASE, { id: 'b', a: 1 });
+    f.apply(REC.STALL, { id: 'c', a: 1, r: 12, ts: 12, s: 1 });
+    assert.equal(f.table.tickets.size, 1, 'the ticket lives while a job is active in it');
+    f.apply(REC.RELEASE, { id: 'd', a: 1 });
+    assert.equal(f.table.tickets.size, 0);
+    f.apply(REC.ACTIVE, { t: 'u', j: [['d', 1]], ts: 13, s: 0 });
+    f.apply(REC.START, { t: 'other', n: 1 });
+    assert.equal(f.table.isStarted(d, true), false, 'a START for another ticket is not this one');
+  });
+
+  it('counts every job of a ticket cut by an older writer (no s) as started', () => {
+    const f = activeJob();
+    assert.equal(f.table.isStarted(f.table.jobs.get('a')!, false), true);
+    assert.equal(f.table.tickets.size, 0);
   });
 
   it('ignores a FAIL or STALL for an attempt that is not active', () => {

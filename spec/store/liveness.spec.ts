@@ -7,6 +7,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { Queue, Worker, logStats, type Job } from '../../lib/index.js';
+import type { LogEntry } from '../../lib/log/log-scan.js';
+import { REC } from '../../lib/store/events.js';
+import { JobTable } from '../../lib/store/job-table.js';
+import { QueueLiveness } from '../../lib/store/liveness.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const SEG = 16 * 1024;
@@ -91,5 +95,25 @@ describe('queue compaction', () => {
     const replayed = new Queue('r', opts);
     assert.deepEqual(await snapshotOf(replayed), live);
     await replayed.close();
+  });
+
+  it('keeps a START record while its ticket has a job active in it, and drops it once none has', () => {
+    const table = new JobTable();
+    let seq = 0;
+    const apply = (type: number, ev: object): void => void table.apply(type, ev, { seq: ++seq, segmentId: 1, offset: seq * 80, size: 60 });
+    for (const id of ['a', 'b']) apply(REC.ADD, { id, n: 'j', d: null, o: {}, ts: 1 });
+    apply(REC.ACTIVE, { t: '1x0', j: [['a', 1], ['b', 1]], ts: 2, s: 0 });
+    const entry = (ev: object): LogEntry => {
+      const payload = Buffer.from(JSON.stringify(ev));
+      return { seq: 4, type: REC.START, epoch: 1, segmentId: 1, offset: 0, size: 60, flags: 0, keyId: 0, payload: () => payload, raw: () => payload };
+    };
+    const liveness = new QueueLiveness(table);
+    apply(REC.START, { t: '1x0', n: 1 });
+    assert.equal(liveness.isLive(entry({ t: '1x0', n: 1 })), true);
+    apply(REC.COMPLETE, { id: 'a', a: 1, rv: null, ts: 3 });
+    assert.equal(liveness.isLive(entry({ t: '1x0', n: 1 })), true, 'b is still active in the ticket');
+    apply(REC.RELEASE, { id: 'b', a: 1 });
+    assert.equal(liveness.isLive(entry({ t: '1x0', n: 1 })), false);
+    assert.equal(liveness.isLive(entry({ t: '9x9', n: 1 })), false, 'a ticket the table does not know');
   });
 });

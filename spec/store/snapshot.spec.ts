@@ -15,7 +15,9 @@ function describeTable(table: JobTable): unknown {
     id: j.id, name: j.name, opts: j.opts, state: j.state, priority: j.priority, order: j.order, runAt: j.runAt,
     attemptsMade: j.attemptsMade, stalls: j.stalls, timestamp: j.timestamp, processedOn: j.processedOn,
     finishedOn: j.finishedOn, progress: j.progress, failedReason: j.failedReason, ptr: j.ptr, resultPtr: j.resultPtr,
-    failPtr: j.failPtr, logPtrs: j.logPtrs,
+    // The ticket of an active job is kept for tracked tickets only: an untracked one tells the next owner nothing.
+    failPtr: j.failPtr, logPtrs: j.logPtrs, ticket: j.run ? j.ticket : undefined,
+    run: j.run && { id: j.run.id, atClaim: j.run.atClaim, started: j.run.started, open: j.run.open, slot: j.slot },
   });
   const nextRunAt = table.nextRunAt();
   // The order the heaps give jobs out in, by popping them: call this once per table, last.
@@ -76,6 +78,33 @@ describe('snapshot', () => {
     assert.deepEqual(describeTable(decoded), describeTable(table));
   });
 
+  it('keeps which active jobs of a tracked ticket started (version 2), so the next owner can settle them', () => {
+    const table = new JobTable();
+    let seq = 0;
+    const apply = (type: number, ev: object): void => void table.apply(type, ev, { seq: ++seq, segmentId: 1, offset: seq * 80, size: 60 });
+    for (const id of ['a', 'b', 'c', 'old']) apply(REC.ADD, { id, n: 'j', d: null, o: {}, ts: 1 });
+    apply(REC.ACTIVE, { t: '3x1', j: [['a', 1], ['b', 1], ['c', 1]], ts: 2, s: 1 });
+    apply(REC.START, { t: '3x1', n: 2 });
+    apply(REC.ACTIVE, { t: '2x9', j: [['old', 1]], ts: 3 }); // an older writer's ticket: untracked
+    const decoded = decodeSnapshot(encodeSnapshot(table));
+    const started = (t: JobTable): boolean[] => ['a', 'b', 'c', 'old'].map((id) => t.isStarted(t.jobs.get(id)!, false));
+    assert.deepEqual(started(decoded), [true, true, false, true]);
+    assert.equal(decoded.tickets.get('3x1')!.open, 3);
+    decoded.apply(REC.START, { t: '3x1', n: 3 }, { seq: 99, segmentId: 1, offset: 9_000, size: 60 });
+    assert.equal(decoded.isStarted(decoded.jobs.get('c')!, false), true, 'a START after the checkpoint still applies');
+    assert.deepEqual(describeTable(decodeSnapshot(encodeSnapshot(table))), describeTable(table));
+  });
+
+  it('still reads version 1, whose active jobs count as started', () => {
+    const table = richTable();
+    const v1 = Buffer.from(encodeSnapshot(table));
+    assert.ok(table.byState.active.size > 0 && table.tickets.size === 0, 'the rich table has untracked active jobs');
+    v1.writeUInt16LE(1, 4); // with no tracked ticket, the bytes of version 2 are those of version 1
+    const decoded = decodeSnapshot(v1);
+    for (const j of decoded.byState.active) assert.equal(decoded.isStarted(j, false), true);
+    assert.deepEqual(describeTable(decoded), describeTable(richTable()));
+  });
+
   it('keeps the order completed and failed jobs finished in, not the order they were added', () => {
     const decoded = decodeSnapshot(encodeSnapshot(richTable()));
     assert.deepEqual([...decoded.byState.completed].map((j) => j.id), ['c2', 'c1']);
@@ -110,7 +139,7 @@ describe('snapshot', () => {
   for (const [what, mutate, code] of [
     ['a buffer too short', (b: Buffer) => b.subarray(0, 10), 'ERR_CORRUPT_RECORD'],
     ['a wrong magic', (b: Buffer) => Buffer.concat([Buffer.from('NOPE'), b.subarray(4)]), 'ERR_CORRUPT_RECORD'],
-    ['version 2', (b: Buffer) => { const c = Buffer.from(b); c.writeUInt16LE(2, 4); return c; }, 'ERR_UNSUPPORTED_VERSION'],
+    ['version 3', (b: Buffer) => { const c = Buffer.from(b); c.writeUInt16LE(3, 4); return c; }, 'ERR_UNSUPPORTED_VERSION'],
     ['a truncated table', (b: Buffer) => b.subarray(0, b.length - 3), 'ERR_CORRUPT_RECORD'],
     ['trailing bytes', (b: Buffer) => Buffer.concat([b, Buffer.alloc(1)]), 'ERR_CORRUPT_RECORD'],
   ] as const) {

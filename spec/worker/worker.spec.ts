@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { readLog, type Job } from '../../lib/index.js';
 import { REC } from '../../lib/store/events.js';
-import { SAFETY, aborted, deferred, setup, waitFor, waitForCount } from '../helpers/queue.js';
+import { SAFETY, aborted, deferred, setup, until, waitFor, waitForCount } from '../helpers/queue.js';
 import { flipByte } from '../helpers/tmp.js';
 
 const fixture = (name: string): URL => new URL(`./fixtures/${name}.js`, import.meta.url);
@@ -283,12 +283,13 @@ describe('Worker failures', () => {
     });
   }
 
-  it('aborts a job whose lease is taken back with ERR_LEASE_LOST, counts the attempt and runs it again', SAFETY, async (t) => {
+  it('aborts a job whose lease is taken back with ERR_LEASE_LOST, counts a stall (not an attempt) and runs it again', SAFETY, async (t) => {
     const s = setup(t);
     const q = s.queue('q', { leaseMs: 150 });
     const reasons: unknown[] = [];
+    let runs = 0;
     const w = s.worker('q', async (job, _token, signal) => {
-      if (job.attemptsMade > 0) return 'second run';
+      if (runs++ > 0) return 'second run';
       reasons.push(await aborted(signal));
       throw reasons[0];
     }, { leaseMs: 150 });
@@ -305,7 +306,7 @@ describe('Worker failures', () => {
     assert.equal(done.id, job.id);
     assert.equal(result, 'second run');
     assert.equal((reasons[0] as { code?: string }).code, 'ERR_LEASE_LOST');
-    assert.equal((await q.getJob(job.id))!.attemptsMade, 2);
+    assert.equal((await q.getJob(job.id))!.attemptsMade, 1, 'the stall counted no attempt: only the completion did');
   });
 });
 
@@ -380,6 +381,66 @@ describe('Worker leases', () => {
     assert.deepEqual(await q.getJobCounts('completed', 'waiting', 'failed'), { completed: 150, waiting: 0, failed: 0 });
   });
 
+  it('at lease expiry stalls the job that was running and releases, uncounted, the claimed-ahead ones not started', SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue('q', { leaseMs: 150 });
+    const JOBS = 60;
+    const BLOCKER = 40;
+    const added = await q.addBulk(Array.from({ length: JOBS }, (_, i) => ({ name: 'j', data: { i } })));
+    const blocker = added[BLOCKER]!.id;
+    let blocked = 0;
+    const completed = waitForCount(q, 'completed', JOBS);
+    // Concurrency 1 with short jobs: the worker claims ahead, so the blocker's ticket holds jobs it never starts.
+    const w = s.worker('q', async (job, _token, signal) => {
+      if (job.id === blocker && blocked++ === 0) throw await aborted(signal);
+      return null;
+    });
+    const active = waitFor(w, 'active', (j: Job) => j.id === blocker);
+    await active;
+    // Its start is known once the log says so: the claim covers the ticket's first s jobs, START the rest.
+    const startKnown = (): boolean => {
+      let slot = -1;
+      let t = '';
+      let known = false;
+      readLog(path.join(s.dir, 'q'), {
+        onEntry: (e) => {
+          const ev = JSON.parse(e.payload().toString()) as { t: string; j: Array<[string, number]>; s: number; n: number };
+          if (e.type === REC.ACTIVE && ev.j.some(([id]) => id === blocker)) {
+            t = ev.t;
+            slot = ev.j.findIndex(([id]) => id === blocker);
+            known ||= slot < ev.s;
+          }
+          if (e.type === REC.START && ev.t === t && slot < ev.n) known = true;
+        },
+      });
+      return known;
+    };
+    await until(startKnown, 'the log knows the blocker started');
+    const taken = path.join(s.dir, 'q', 'tickets', 'taken');
+    for (const name of fs.readdirSync(taken)) fs.rmSync(path.join(taken, name)); // the lease is gone
+    await completed;
+    await w.close();
+    await q.close(); // every record written
+    const stalls: string[] = [];
+    const releases: string[] = [];
+    const ticketOf = new Map<string, { t: string; slot: number; s: number }>();
+    readLog(path.join(s.dir, 'q'), {
+      onEntry: (e) => {
+        const ev = JSON.parse(e.payload().toString()) as { id: string; t: string; j: Array<[string, number]>; s: number };
+        if (e.type === REC.STALL) stalls.push(ev.id);
+        if (e.type === REC.RELEASE) releases.push(ev.id);
+        if (e.type === REC.ACTIVE && !ticketOf.has(blocker)) ev.j.forEach(([id], slot) => ticketOf.set(id, { t: ev.t, slot, s: ev.s }));
+      },
+    });
+    assert.deepEqual(stalls, [blocker], 'only the job that was running is stalled');
+    const mine = ticketOf.get(blocker)!;
+    const after = added.slice(BLOCKER + 1).map((j) => j.id).filter((id) => ticketOf.get(id)?.t === mine.t);
+    assert.ok(after.length > 0, 'the blocker\'s ticket held claimed-ahead jobs behind it');
+    assert.deepEqual(releases, after, 'the claimed-ahead jobs behind it are released');
+    const q2 = s.queue('q');
+    for (const id of [blocker, ...after]) assert.equal((await q2.getJob(id))!.attemptsMade, 1, `job ${id}: only its completion counted`);
+  });
+
   it('fails a stalled job at once with maxStalledCount 0, attempts left or not', SAFETY, async (t) => {
     const s = setup(t);
     const q = s.queue('q', { leaseMs: 150, maxStalledCount: 0 });
@@ -397,8 +458,8 @@ describe('Worker leases', () => {
     assert.equal(ev.final, true);
     const after = (await q.getJob(job.id))!;
     assert.equal(await after.getState(), 'failed');
-    assert.equal(after.attemptsMade, 1);
-    assert.match(after.failedReason!, /stalled/);
+    assert.equal(after.attemptsMade, 0, 'a stall counts no attempt');
+    assert.equal(after.failedReason, 'job stalled more than allowable limit');
   });
 });
 
