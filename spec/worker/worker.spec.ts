@@ -394,7 +394,7 @@ describe('Worker leases', () => {
     const w = s.worker('q', async (job, _token, signal) => {
       if (job.id === blocker && blocked++ === 0) throw await aborted(signal);
       return null;
-    });
+    }, { leaseMs: 150 });
     const active = waitFor(w, 'active', (j: Job) => j.id === blocker);
     await active;
     // Its start is known once the log says so: the claim covers the ticket's first s jobs, START the rest.
