@@ -48,7 +48,7 @@ import { SpoolError } from '../errors.js';
 import { Log } from '../log/log.js';
 import type { RecordPointer } from '../log/writer.js';
 import type { Payload, PayloadDecoder } from '../codec/record-codec.js';
-import { REC, decodeAddData, decodeEvent, encodeEvent, type AddEvent, type FailEvent, type StoredJobOpts, type WireError } from '../store/events.js';
+import { REC, decodeAddData, decodeEvent, encodeAdd, encodeComplete, encodeEvent, type AddEvent, type FailEvent, type StoredJobOpts, type WireError } from '../store/events.js';
 import { STALLED_TOO_OFTEN, type JobTable, type JobMeta } from '../store/job-table.js';
 import { QueueLiveness } from '../store/liveness.js';
 import { encodeSnapshot } from '../store/snapshot.js';
@@ -318,8 +318,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
     if (outcome.kind === 'completed') {
       const event = { id, a: attempt, rv: outcome.result, ts };
       // The same bytes encodeEvent would make, without serializing the result a second time.
-      const payload = outcome.resultJson === undefined ? undefined
-        : `{"id":${JSON.stringify(id)},"a":${attempt},"rv":${outcome.resultJson},"ts":${ts}}`;
+      const payload = outcome.resultJson === undefined ? undefined : encodeComplete(id, attempt, outcome.resultJson, ts);
       // One promise for all the outcomes logged in this batch, rather than one per job.
       this.recordUntracked(REC.COMPLETE, event, payload);
       done = this.#log.whenAppendedDurable();
@@ -534,7 +533,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
         const e: WireError = fail?.e ?? { name: 'Error', message: job.failedReason ?? 'job failed' };
         // d last, as Queue.add writes it (decodeAddData reads only the data).
         const ev: AddEvent = { id, n: add.n, o: NO_OPTS, ts: Date.now(), dl: { q: this.name, id: job.id, a: job.attemptsMade, e }, d: add.d };
-        const { job: added, done } = dlq.record(REC.ADD, ev);
+        const { job: added, done } = dlq.record(REC.ADD, ev, encodeAdd(ev, JSON.stringify(ev.d)));
         if (added) dlq.jobAdded(added);
         await done;
       }

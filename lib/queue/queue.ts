@@ -8,7 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { SpoolError, invalidArg } from '../errors.js';
-import { REC, encodeEvent, type AddEvent, type StoredJobOpts } from '../store/events.js';
+import { REC, encodeAdd, type AddEvent, type StoredJobOpts } from '../store/events.js';
 import { JOB_STATES, JobMeta, type JobState } from '../store/job-table.js';
 import { Job } from './job.js';
 import { NO_JOB_OPTS, resolveDefaultJobOptions, resolveJobOptions, resolveQueueOptions, validateQueueName, type JobDefaults, type JobsOptions, type QueueOptions, type ResolvedQueueOptions } from './options.js';
@@ -142,9 +142,8 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
   }
 
   /**
-   * The ADD payload: ERR_INVALID_ARG when the data is not JSON, ERR_TOO_LARGE when over maxDataBytes. The
-   * JSON of ev with d as its last key, put together from its parts: the job name's JSON is made once per batch (`names`),
-   * and serializing the envelope object costs more than the data of a small job.
+   * The ADD payload (encodeAdd, store/events.ts): ERR_INVALID_ARG when the data is not JSON, ERR_TOO_LARGE when
+   * over maxDataBytes. The job name's JSON is made once per batch (`names`).
    */
   #encode(ev: AddEvent, generatedId: boolean, names?: Map<string, string>): Payload {
     let payload: Payload;
@@ -152,7 +151,7 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
     try {
       data = JSON.stringify(ev.d);
       if (data === undefined) {
-        payload = encodeEvent(ev); // no data: JSON leaves the key out
+        payload = encodeAdd(ev, data); // no data: JSON leaves the key out
       } else {
         let name = names?.get(ev.n);
         if (name === undefined) {
@@ -160,10 +159,7 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
           names?.set(ev.n, name);
         }
         const id = generatedId ? `"${ev.id}"` : JSON.stringify(ev.id); // a generated id is digits only
-        const o = ev.o === NO_JOB_OPTS ? '{}' : JSON.stringify(ev.o);
-        // d last: a worker reads back only the data (decodeAddData in store/events.ts). A string: the log writes
-        // it as UTF-8 straight into its batch (RecordCodec.encodeFields).
-        payload = `{"id":${id},"n":${name},"o":${o},"ts":${ev.ts},"d":${data}}`;
+        payload = encodeAdd(ev, data, name, id, ev.o === NO_JOB_OPTS ? '{}' : JSON.stringify(ev.o));
       }
     } catch (cause) {
       throw new SpoolError('ERR_INVALID_ARG', `job data is not serializable as JSON: ${(cause as Error).message}`, { cause });
