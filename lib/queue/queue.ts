@@ -109,7 +109,7 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
     // The common case, one job with a generated id: #append's plan without its batch bookkeeping (a Map of ids
     // seen, plan entries, Promise.all), which cost more than the append itself (benchmarks/README.md, queue-add).
     // The same steps in the same order: the id is the seq the record gets, and nothing is awaited in between.
-    const ev: AddEvent = { id: String(owner.nextSeq), n: prepared.name, d: prepared.data, o: prepared.o, ts: Date.now() };
+    const ev: AddEvent = { id: String(owner.nextSeq), n: prepared.name, d: prepared.data, o: prepared.o, ts: owner.clock.now() };
     const { job, done } = owner.record(REC.ADD, ev, this.#encode(ev, true));
     owner.jobAdded(job!);
     await done;
@@ -180,7 +180,7 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
     // Plan first, append after: ids are fixed (a generated id is the seq its ADD record will get, known because
     // nothing else is appended until the loop below is done), every payload is encoded once and checked, and a
     // bad job stops the whole batch before anything is written.
-    const ts = Date.now();
+    const ts = owner.clock.now();
     const start = owner.nextSeq;
     const plan: Array<{ existing?: JobMeta; sameAs?: number; ev?: AddEvent; payload?: Payload }> = [];
     const seen = new Map<string, number>();
@@ -336,7 +336,7 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
     const before = opts.timestamp ?? Infinity;
     const ids = [...owner.table.byState[state]].filter((j) => j.finishedOn < before).map((j) => j.id);
     for (let i = 0; i < ids.length; i += batch) {
-      const ts = Date.now();
+      const ts = owner.clock.now();
       let done: Promise<unknown> = Promise.resolve();
       for (const id of ids.slice(i, i + batch)) {
         const r = owner.record(REC.RETRY, { id, ts });
@@ -373,7 +373,7 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
     if (typeof state !== 'string') throw invalidArg('clean takes one state');
     const [target] = statesOf(state); // ERR_INVALID_ARG for an unknown state; 'paused' is 'waiting'
     const owner = await this.#ready();
-    const cutoff = Date.now() - grace;
+    const cutoff = owner.clock.now() - grace;
     const ids: string[] = [];
     for (const job of orderedState(owner, target!)) {
       if (limit > 0 && ids.length >= limit) break;

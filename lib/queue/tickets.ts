@@ -17,12 +17,14 @@
  *            ready/. Files are reused because creating a file costs far more than renaming one (DESIGN §4).
  *   claim    Worker: renames ready/<name> to taken/<name>~<worker>. rename() succeeds for exactly one claimant;
  *            the others get ENOENT and try the next ticket.
- *   renew    Worker: sets the taken file's mtime to now, every leaseMs/3 while any of its jobs runs. If the
- *            file is gone (ENOENT) the owner has taken the lease back: the worker aborts those jobs.
+ *   renew    Worker: sets the taken file's mtime to now (the clock's now, clock.ts), every leaseMs/3 while any of
+ *            its jobs runs. If the file is gone (ENOENT) the owner has taken the lease back: the worker aborts those
+ *            jobs.
  *   finish   Worker: reports each job's outcome to the owner. Owner: logs it if the job is still active in that
  *            ticket with that attempt, otherwise ignores it (a late result for a lease it took back). When every
  *            job of the ticket is settled, the owner recycles the taken file into free/.
- *   expire   Owner: a taken file whose mtime is older than leaseMs is recycled; of its unsettled jobs, those that
+ *   expire   Owner: a lease whose last renewal (the taken file's mtime) and claim are both older than leaseMs
+ *            (leaseAge) is recycled; of its unsettled jobs, those that
  *            had started (the claimed prefix, and what START records say) are logged as STALL (a stall counts,
  *            not an attempt), the others RELEASEd (nothing counts). A ready file unclaimed for leaseMs is recycled
  *            and its jobs RELEASEd (nothing counts: they never ran). A ready file that is gone though no worker in the owner's
@@ -147,10 +149,11 @@ export class TicketFiles {
     }
   }
 
-  /** Worker: renews a lease. False when the owner has taken it back. */
-  renew(takenName: string, now = new Date()): boolean {
+  /** Worker: renews a lease, stamping `nowMs` (the clock's now) as its mtime. False when the owner has taken it back. */
+  renew(takenName: string, nowMs: number): boolean {
+    const at = nowMs / 1000; // utimes takes a number as seconds
     try {
-      fs.utimesSync(path.join(this.taken, takenName), now, now);
+      fs.utimesSync(path.join(this.taken, takenName), at, at);
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
@@ -158,10 +161,18 @@ export class TicketFiles {
     }
   }
 
-  /** Owner: ms since the lease was last renewed, or undefined when the file is gone. */
-  leaseAge(takenName: string, now: number): number | undefined {
+  /**
+   * Owner: ms since the lease was last renewed or, if later, claimed (`claimedAt`, on the same clock as `now`), or
+   * undefined when the file is gone. An mtime after `now` is not a renewal on this clock (a ticket file written in
+   * real time, read on a test clock that is behind it; or real time stepped back) and counts for nothing: the
+   * claim, and the next renewal, which stamps `now`, say how old the lease is. On the system clock a renewal's
+   * mtime is never after now, and the claim follows the ticket's write by microseconds, so the age is as the mtime
+   * alone would give it.
+   */
+  leaseAge(takenName: string, now: number, claimedAt: number): number | undefined {
     try {
-      return now - fs.statSync(path.join(this.taken, takenName)).mtimeMs;
+      const renewed = fs.statSync(path.join(this.taken, takenName)).mtimeMs;
+      return now - (renewed <= now ? Math.max(renewed, claimedAt) : claimedAt);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw ioError('check a lease', err);
