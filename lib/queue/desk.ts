@@ -63,7 +63,7 @@ export class TicketDesk {
     this.#owner = owner;
     this.#clock = owner.opts.clock;
     this.#epoch = epoch;
-    this.files = new TicketFiles(dir);
+    this.files = new TicketFiles(dir, owner.opts.fs); // the queue's Fs seam (INTERNAL_FS): node:fs unless a test gives one
   }
 
   /** Owner start: clears the tickets folder; returns the tickets that had been claimed (tickets.ts, restart). */

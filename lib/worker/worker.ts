@@ -330,7 +330,15 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
   #onOffer(name: string, content: TicketContent): void {
     const owner = this.#owner;
     if (!owner) return;
-    const takenName = owner.desk.files.claim(name, this.id);
+    let takenName: string | undefined;
+    try {
+      takenName = owner.desk.files.claim(name, this.id);
+    } catch (err) {
+      // The rename failed (ERR_IO): the ticket is still in ready/, unclaimed, and nothing of it ran. The desk takes
+      // back a ticket left there for leaseMs and releases its jobs with nothing counted: they are claimable again.
+      this.#emitError(err as Error);
+      return this.#pump();
+    }
     if (takenName === undefined) return this.#pump(); // somebody else claimed it
     owner.desk.claimed(content.ticket, takenName);
     if (this.#closing) {
