@@ -1,6 +1,7 @@
 /**
  * The Fs seam: every file-system call the log makes goes through an object of this shape, so tests can hand the
- * log one that fails the nth write, fsync or rename, or forgets everything not yet fsynced (spec/helpers).
+ * log one that fails the nth write, fsync or rename, or forgets everything not yet fsynced (spec/helpers). The
+ * queue's tickets and leases (queue/tickets.ts) go through the same object, so claims and renewals can fail too.
  *
  * Almost every call is synchronous on purpose. On a local disk, a write into the page cache or a read that hits
  * it costs a few microseconds, less than a hop through libuv's thread pool. The one call that waits on the
@@ -12,7 +13,8 @@ import * as path from 'node:path';
 import { ioError } from '../errors.js';
 
 export interface Fs {
-  openSync(path: string, flags: string): number;
+  /** `flags` as node takes them: a string, or O_* bits (then `mode` for a file it creates). */
+  openSync(path: string, flags: string | number, mode?: number): number;
   closeSync(fd: number): void;
   readSync(fd: number, buf: Buffer, off: number, len: number, position: number): number;
   writeSync(fd: number, buf: Buffer, off: number, len: number, position: number): number;
@@ -29,10 +31,13 @@ export interface Fs {
   mkdirSync(path: string, opts?: { recursive?: boolean }): void;
   existsSync(path: string): boolean;
   readFileSync(path: string): Buffer;
+  /** Times in seconds since the epoch, as node takes a number (tickets: a lease's renewal). */
+  utimesSync(path: string, atime: number, mtime: number): void;
+  statSync(path: string): { mtimeMs: number };
 }
 
 export const nodeFs: Fs = {
-  openSync: (p, flags) => nodeFsModule.openSync(p, flags),
+  openSync: (p, flags, mode) => nodeFsModule.openSync(p, flags, mode),
   closeSync: (fd) => nodeFsModule.closeSync(fd),
   readSync: (fd, buf, off, len, pos) => nodeFsModule.readSync(fd, buf, off, len, pos),
   writeSync: (fd, buf, off, len, pos) => nodeFsModule.writeSync(fd, buf, off, len, pos),
@@ -46,6 +51,8 @@ export const nodeFs: Fs = {
   mkdirSync: (p, opts) => void nodeFsModule.mkdirSync(p, opts),
   existsSync: (p) => nodeFsModule.existsSync(p),
   readFileSync: (p) => nodeFsModule.readFileSync(p),
+  utimesSync: (p, atime, mtime) => nodeFsModule.utimesSync(p, atime, mtime),
+  statSync: (p) => nodeFsModule.statSync(p),
 };
 
 /** Makes a directory's entries (creations, renames, unlinks) durable. */

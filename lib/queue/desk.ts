@@ -18,6 +18,7 @@ import type { JobMeta } from '../store/job-table.js';
 import { REC } from '../store/events.js';
 import { TicketFiles, encodeTicket, ticketFileName, type TicketContent } from './tickets.js';
 import type { Owner } from './owner.js';
+import type { Clock } from './clock.js';
 
 const MAX_TICKET_JOBS = 256;
 /** Waiting jobs from which the queue counts as busy (header). */
@@ -42,12 +43,14 @@ interface LiveTicket {
   takenName: string | undefined;
   /** Unsettled jobs: id → attempt. */
   jobs: Map<string, number>;
+  /** On the owner's clock: when it was published (ready), or claimed (taken by a worker here: the lease's start). */
   since: number;
 }
 
 export class TicketDesk {
   readonly files: TicketFiles;
   readonly #owner: Owner;
+  readonly #clock: Clock;
   readonly #epoch: number;
   #ports: WorkerPort[] = [];
   #next = 0;
@@ -58,8 +61,9 @@ export class TicketDesk {
 
   constructor(owner: Owner, dir: string, epoch: number) {
     this.#owner = owner;
+    this.#clock = owner.opts.clock;
     this.#epoch = epoch;
-    this.files = new TicketFiles(dir);
+    this.files = new TicketFiles(dir, owner.opts.fs); // the queue's Fs seam (INTERNAL_FS): node:fs unless a test gives one
   }
 
   /** Owner start: clears the tickets folder; returns the tickets that had been claimed (tickets.ts, restart). */
@@ -114,7 +118,7 @@ export class TicketDesk {
     const { done } = this.#owner.record(REC.ACTIVE, {
       t: ticket,
       j: content.jobs.map((j) => [j.id, j.attempt]),
-      ts: Date.now(),
+      ts: this.#clock.now(),
       s: atClaim,
     });
     const live: LiveTicket = {
@@ -122,7 +126,7 @@ export class TicketDesk {
       state: 'cutting',
       takenName: undefined,
       jobs: new Map(content.jobs.map((j) => [j.id, j.attempt])),
-      since: Date.now(),
+      since: 0,
     };
     this.#live.set(ticket, live);
     port.want -= jobs.length;
@@ -146,7 +150,7 @@ export class TicketDesk {
           return;
         }
         live.state = 'ready';
-        live.since = Date.now();
+        live.since = this.#clock.now();
         port.offer(name, content);
       },
       (err: Error) => {
@@ -166,6 +170,7 @@ export class TicketDesk {
     if (!live) return;
     live.state = 'taken';
     live.takenName = takenName;
+    live.since = this.#clock.now();
   }
 
   /** A job of the ticket reached an outcome; the ticket file is recycled when none is left. */
@@ -199,7 +204,7 @@ export class TicketDesk {
         live.state = 'cutting'; // no file any more
         for (const [id, attempt] of [...live.jobs]) void this.#owner.release(ticket, id, attempt);
       } else if (live.state === 'taken') {
-        const age = this.files.leaseAge(live.takenName!, now);
+        const age = this.files.leaseAge(live.takenName!, now, live.since);
         if (age !== undefined && age <= leaseMs) continue;
         this.files.recycle(this.files.takenPath(live.takenName!));
         this.#live.delete(ticket);

@@ -145,7 +145,7 @@ export class Job<DataType = unknown, ReturnType = unknown> {
     if (!meta || (meta.state !== 'failed' && meta.state !== 'completed')) {
       throw new SpoolError('ERR_INVALID_ARG', `job ${this.id} is not failed or completed`);
     }
-    const { job, done } = this.#owner.record(REC.RETRY, { id: this.id, ts: Date.now() });
+    const { job, done } = this.#owner.record(REC.RETRY, { id: this.id, ts: this.#owner.clock.now() });
     if (job) this.#owner.jobAdded(job);
     await done;
   }

@@ -20,6 +20,7 @@ import { resolveLogOptions } from '../log/log.js';
 import type { Durability } from '../log/writer.js';
 import type { Fs } from '../log/fs.js';
 import type { StoredJobOpts } from '../store/events.js';
+import { systemClock, type Clock } from './clock.js';
 
 export const MAX_PRIORITY = 2_097_152;
 const QUEUE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -51,10 +52,18 @@ export interface QueueOptions {
  */
 export const INTERNAL_FS: unique symbol = Symbol('spoolq internal fs');
 
+/**
+ * The clock seam (clock.ts), handed down the same way as INTERNAL_FS: tests give a Queue or Worker a TestClock and
+ * advance it instead of sleeping. Not public API.
+ */
+export const INTERNAL_CLOCK: unique symbol = Symbol('spoolq internal clock');
+
 export interface ResolvedQueueOptions {
   dir: string;
   /** The Fs seam (INTERNAL_FS); undefined: node:fs. */
   fs: Fs | undefined;
+  /** The clock seam (INTERNAL_CLOCK); systemClock unless a test gives one. */
+  clock: Clock;
   durability: Durability;
   encryption: EncryptionOptions | undefined;
   compression: boolean | { threshold: number } | undefined;
@@ -158,6 +167,7 @@ export function resolveQueueOptions(opts: unknown, kind: 'queue' | 'worker' = 'q
   return {
     dir: o.dir,
     fs: (o as { [INTERNAL_FS]?: Fs })[INTERNAL_FS],
+    clock: (o as { [INTERNAL_CLOCK]?: Clock })[INTERNAL_CLOCK] ?? systemClock,
     durability: o.durability ?? 'fsync',
     encryption: o.encryption,
     compression: o.compression,

@@ -9,6 +9,9 @@
  * (desk.ts), checkpoints, and the queue-level events. Does not own: validation of public input (queue.ts and
  * options.ts do it before calling in), running jobs (worker/), or file formats (log/, store/).
  *
+ * Time: every timestamp it writes and every timer it schedules by (the tick: delays, retries, retention by age,
+ * lease checks; `cooling`) is read from `clock` (clock.ts), which a test replaces (INTERNAL_CLOCK).
+ *
  * Durability: an operation resolves when its record is as durable as the queue's mode promises. State changes
  * are visible in memory at once (a later operation sees them), which is safe because nothing leaves the owner
  * before it is durable: a job is handed to a worker only after the ACTIVE record that covers it (and so the ADD
@@ -48,14 +51,15 @@ import { SpoolError } from '../errors.js';
 import { Log } from '../log/log.js';
 import type { RecordPointer } from '../log/writer.js';
 import type { Payload, PayloadDecoder } from '../codec/record-codec.js';
-import { REC, decodeAddData, decodeEvent, encodeEvent, type AddEvent, type FailEvent, type StoredJobOpts, type WireError } from '../store/events.js';
+import { REC, decodeAddData, decodeEvent, encodeAdd, encodeComplete, encodeEvent, type AddEvent, type FailEvent, type StoredJobOpts, type WireError } from '../store/events.js';
 import { STALLED_TOO_OFTEN, type JobTable, type JobMeta } from '../store/job-table.js';
 import { QueueLiveness } from '../store/liveness.js';
 import { encodeSnapshot } from '../store/snapshot.js';
 import type { CompactionResult } from '../log/compactor.js';
 import { TicketDesk, type WorkerPort } from './desk.js';
 import { foldLog, type DamagedJob } from './fold.js';
-import { NO_JOB_OPTS as NO_OPTS, resolveQueueOptions, type ResolvedQueueOptions } from './options.js';
+import { INTERNAL_CLOCK, NO_JOB_OPTS as NO_OPTS, resolveQueueOptions, type ResolvedQueueOptions } from './options.js';
+import type { Clock, ClockTimer } from './clock.js';
 
 export interface OwnerEvents {
   waiting: [{ jobId: string }];
@@ -90,6 +94,8 @@ export class Owner extends EventEmitter<OwnerEvents> {
   readonly name: string;
   readonly dir: string;
   readonly opts: ResolvedQueueOptions;
+  /** Every time the owner reads or schedules by (clock.ts): opts.clock, read from this field on the per-job path. */
+  readonly clock: Clock;
   #table: JobTable;
   readonly desk: TicketDesk;
   /** Until when the owner writes nothing on its own (dispatch, retention, leases): a failed write was cut back. */
@@ -100,7 +106,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
   #checkpointing: Promise<void> | undefined;
   #compacting: Promise<CompactionResult | undefined> | undefined;
   #deletionsAtCompaction = 0;
-  #timer: NodeJS.Timeout | undefined;
+  #timer: ClockTimer | undefined;
   #closed = false;
 
   private constructor(name: string, dir: string, opts: ResolvedQueueOptions, log: Log, table: JobTable) {
@@ -108,6 +114,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
     this.name = name;
     this.dir = dir;
     this.opts = opts;
+    this.clock = opts.clock;
     this.#log = log;
     this.#table = table;
     this.desk = new TicketDesk(this, dir, log.epoch);
@@ -147,15 +154,15 @@ export class Owner extends EventEmitter<OwnerEvents> {
     this.#table = table;
     this.#lastPtr = last;
     this.#sinceCheckpoint = replayed;
-    this.#coolUntil = Date.now() + COOL_MS;
-    clearTimeout(this.#timer);
+    this.#coolUntil = this.clock.now() + COOL_MS;
+    this.clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#armTimer(this.#coolUntil);
   }
 
   /** True while the owner holds back its own appends after a cut back (#refold). */
   get cooling(): boolean {
-    return this.#coolUntil !== 0 && Date.now() < this.#coolUntil;
+    return this.#coolUntil !== 0 && this.clock.now() < this.#coolUntil;
   }
 
   static async open(name: string, opts: ResolvedQueueOptions): Promise<Owner> {
@@ -313,13 +320,12 @@ export class Owner extends EventEmitter<OwnerEvents> {
   finish(ticket: string, id: string, attempt: number, outcome: Outcome): Promise<unknown> | undefined {
     const job = this.table.jobs.get(id);
     if (!job || job.state !== 'active' || job.ticket !== ticket || job.attemptsMade + 1 !== attempt) return undefined;
-    const ts = Date.now();
+    const ts = this.clock.now();
     let done: Promise<unknown>;
     if (outcome.kind === 'completed') {
       const event = { id, a: attempt, rv: outcome.result, ts };
       // The same bytes encodeEvent would make, without serializing the result a second time.
-      const payload = outcome.resultJson === undefined ? undefined
-        : `{"id":${JSON.stringify(id)},"a":${attempt},"rv":${outcome.resultJson},"ts":${ts}}`;
+      const payload = outcome.resultJson === undefined ? undefined : encodeComplete(id, attempt, outcome.resultJson, ts);
       // One promise for all the outcomes logged in this batch, rather than one per job.
       this.recordUntracked(REC.COMPLETE, event, payload);
       done = this.#log.whenAppendedDurable();
@@ -342,7 +348,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
    * to waiting, or failed once it has stalled more than maxStalledCount times. No attempt counts (header: Starts).
    */
   stall(job: JobMeta, why?: string): Promise<unknown> {
-    const ts = Date.now();
+    const ts = this.clock.now();
     const attempt = job.attemptsMade + 1;
     const retry = job.stalls + 1 <= this.opts.maxStalledCount;
     const r = retry ? ts : null;
@@ -438,7 +444,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
   /** Jobs just added (addBulk): their events, then one dispatch for all. */
   jobsAdded(jobs: JobMeta[]): void {
     const waiting = this.heard('waiting');
-    const now = Date.now();
+    const now = this.clock.now();
     for (const job of jobs) {
       if (job.state === 'delayed') {
         this.emit('delayed', { jobId: job.id, delay: job.runAt - now });
@@ -454,7 +460,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
   #tick = (): void => {
     this.#timer = undefined;
     if (this.#closed) return;
-    const now = Date.now();
+    const now = this.clock.now();
     for (const job of this.table.promoteDue(now)) this.emit('waiting', { jobId: job.id });
     if (!this.cooling) {
       this.#removeByAge(now);
@@ -468,9 +474,9 @@ export class Owner extends EventEmitter<OwnerEvents> {
     const next = Math.min(at, this.table.nextRunAt() ?? Infinity);
     if (this.#closed || !Number.isFinite(next)) return;
     if (this.#timer && this.#timerAt <= next) return;
-    clearTimeout(this.#timer);
+    this.clock.clearTimeout(this.#timer);
     this.#timerAt = next;
-    this.#timer = setTimeout(this.#tick, Math.max(0, Math.min(next - Date.now(), 2 ** 31 - 1)));
+    this.#timer = this.clock.setTimeout(this.#tick, Math.max(0, Math.min(next - this.clock.now(), 2 ** 31 - 1)));
     this.#timer.unref();
   }
   #timerAt = 0;
@@ -533,8 +539,8 @@ export class Owner extends EventEmitter<OwnerEvents> {
       if (!dlq.table.jobs.has(id)) {
         const e: WireError = fail?.e ?? { name: 'Error', message: job.failedReason ?? 'job failed' };
         // d last, as Queue.add writes it (decodeAddData reads only the data).
-        const ev: AddEvent = { id, n: add.n, o: NO_OPTS, ts: Date.now(), dl: { q: this.name, id: job.id, a: job.attemptsMade, e }, d: add.d };
-        const { job: added, done } = dlq.record(REC.ADD, ev);
+        const ev: AddEvent = { id, n: add.n, o: NO_OPTS, ts: this.clock.now(), dl: { q: this.name, id: job.id, a: job.attemptsMade, e }, d: add.d };
+        const { job: added, done } = dlq.record(REC.ADD, ev, encodeAdd(ev, JSON.stringify(ev.d)));
         if (added) dlq.jobAdded(added);
         await done;
       }
@@ -558,7 +564,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
       held = this.#deadLetters.get(name); // another move may have acquired it meanwhile
       if (!held) {
         const o = this.opts;
-        const opts = resolveQueueOptions({ dir: o.dir, durability: o.durability, encryption: o.encryption, compression: o.compression });
+        const opts = resolveQueueOptions({ dir: o.dir, durability: o.durability, encryption: o.encryption, compression: o.compression, [INTERNAL_CLOCK]: o.clock });
         const acquired = acquireOwner(name, opts, true);
         held = acquired;
         this.#deadLetters.set(name, acquired);
@@ -643,7 +649,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
 
   async close(): Promise<void> {
     if (this.#closed) return;
-    clearTimeout(this.#timer);
+    this.clock.clearTimeout(this.#timer);
     this.desk.close();
     if (this.#deadLetters.size > 0) {
       const { releaseOwner } = await import('./registry.js');

@@ -8,7 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { SpoolError, invalidArg } from '../errors.js';
-import { REC, encodeEvent, type AddEvent, type StoredJobOpts } from '../store/events.js';
+import { REC, encodeAdd, type AddEvent, type StoredJobOpts } from '../store/events.js';
 import { JOB_STATES, JobMeta, type JobState } from '../store/job-table.js';
 import { Job } from './job.js';
 import { NO_JOB_OPTS, resolveDefaultJobOptions, resolveJobOptions, resolveQueueOptions, validateQueueName, type JobDefaults, type JobsOptions, type QueueOptions, type ResolvedQueueOptions } from './options.js';
@@ -109,7 +109,7 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
     // The common case, one job with a generated id: #append's plan without its batch bookkeeping (a Map of ids
     // seen, plan entries, Promise.all), which cost more than the append itself (benchmarks/README.md, queue-add).
     // The same steps in the same order: the id is the seq the record gets, and nothing is awaited in between.
-    const ev: AddEvent = { id: String(owner.nextSeq), n: prepared.name, d: prepared.data, o: prepared.o, ts: Date.now() };
+    const ev: AddEvent = { id: String(owner.nextSeq), n: prepared.name, d: prepared.data, o: prepared.o, ts: owner.clock.now() };
     const { job, done } = owner.record(REC.ADD, ev, this.#encode(ev, true));
     owner.jobAdded(job!);
     await done;
@@ -142,9 +142,8 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
   }
 
   /**
-   * The ADD payload: ERR_INVALID_ARG when the data is not JSON, ERR_TOO_LARGE when over maxDataBytes. The
-   * JSON of ev with d as its last key, put together from its parts: the job name's JSON is made once per batch (`names`),
-   * and serializing the envelope object costs more than the data of a small job.
+   * The ADD payload (encodeAdd, store/events.ts): ERR_INVALID_ARG when the data is not JSON, ERR_TOO_LARGE when
+   * over maxDataBytes. The job name's JSON is made once per batch (`names`).
    */
   #encode(ev: AddEvent, generatedId: boolean, names?: Map<string, string>): Payload {
     let payload: Payload;
@@ -152,7 +151,7 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
     try {
       data = JSON.stringify(ev.d);
       if (data === undefined) {
-        payload = encodeEvent(ev); // no data: JSON leaves the key out
+        payload = encodeAdd(ev, data); // no data: JSON leaves the key out
       } else {
         let name = names?.get(ev.n);
         if (name === undefined) {
@@ -160,10 +159,7 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
           names?.set(ev.n, name);
         }
         const id = generatedId ? `"${ev.id}"` : JSON.stringify(ev.id); // a generated id is digits only
-        const o = ev.o === NO_JOB_OPTS ? '{}' : JSON.stringify(ev.o);
-        // d last: a worker reads back only the data (decodeAddData in store/events.ts). A string: the log writes
-        // it as UTF-8 straight into its batch (RecordCodec.encodeFields).
-        payload = `{"id":${id},"n":${name},"o":${o},"ts":${ev.ts},"d":${data}}`;
+        payload = encodeAdd(ev, data, name, id, ev.o === NO_JOB_OPTS ? '{}' : JSON.stringify(ev.o));
       }
     } catch (cause) {
       throw new SpoolError('ERR_INVALID_ARG', `job data is not serializable as JSON: ${(cause as Error).message}`, { cause });
@@ -184,7 +180,7 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
     // Plan first, append after: ids are fixed (a generated id is the seq its ADD record will get, known because
     // nothing else is appended until the loop below is done), every payload is encoded once and checked, and a
     // bad job stops the whole batch before anything is written.
-    const ts = Date.now();
+    const ts = owner.clock.now();
     const start = owner.nextSeq;
     const plan: Array<{ existing?: JobMeta; sameAs?: number; ev?: AddEvent; payload?: Payload }> = [];
     const seen = new Map<string, number>();
@@ -340,7 +336,7 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
     const before = opts.timestamp ?? Infinity;
     const ids = [...owner.table.byState[state]].filter((j) => j.finishedOn < before).map((j) => j.id);
     for (let i = 0; i < ids.length; i += batch) {
-      const ts = Date.now();
+      const ts = owner.clock.now();
       let done: Promise<unknown> = Promise.resolve();
       for (const id of ids.slice(i, i + batch)) {
         const r = owner.record(REC.RETRY, { id, ts });
@@ -377,7 +373,7 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
     if (typeof state !== 'string') throw invalidArg('clean takes one state');
     const [target] = statesOf(state); // ERR_INVALID_ARG for an unknown state; 'paused' is 'waiting'
     const owner = await this.#ready();
-    const cutoff = Date.now() - grace;
+    const cutoff = owner.clock.now() - grace;
     const ids: string[] = [];
     for (const job of orderedState(owner, target!)) {
       if (limit > 0 && ids.length >= limit) break;

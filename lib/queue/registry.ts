@@ -99,6 +99,10 @@ function shown(option: string, v: string | number | false): string {
 
 /** Throws ERR_OPTIONS_CONFLICT when `asked` differs from the options the open owner `has` in any that shape it. */
 export function sameOwnerOptions(name: string, has: ResolvedQueueOptions, asked: ResolvedQueueOptions): void {
+  if (has.clock !== asked.clock) {
+    // Internal (tests): handles on another clock would schedule by another time than their owner.
+    throw new SpoolError('ERR_OPTIONS_CONFLICT', `queue ${name} is already open in this process on another clock (INTERNAL_CLOCK)`);
+  }
   const conflict = (option: string, open: string, wants: string): never => {
     throw new SpoolError('ERR_OPTIONS_CONFLICT',
       `queue ${name} is already open in this process with ${option} ${open}, and this handle asks for ${option} ${wants}: ` +

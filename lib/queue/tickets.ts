@@ -17,12 +17,14 @@
  *            ready/. Files are reused because creating a file costs far more than renaming one (DESIGN §4).
  *   claim    Worker: renames ready/<name> to taken/<name>~<worker>. rename() succeeds for exactly one claimant;
  *            the others get ENOENT and try the next ticket.
- *   renew    Worker: sets the taken file's mtime to now, every leaseMs/3 while any of its jobs runs. If the
- *            file is gone (ENOENT) the owner has taken the lease back: the worker aborts those jobs.
+ *   renew    Worker: sets the taken file's mtime to now (the clock's now, clock.ts), every leaseMs/3 while any of
+ *            its jobs runs. If the file is gone (ENOENT) the owner has taken the lease back: the worker aborts those
+ *            jobs.
  *   finish   Worker: reports each job's outcome to the owner. Owner: logs it if the job is still active in that
  *            ticket with that attempt, otherwise ignores it (a late result for a lease it took back). When every
  *            job of the ticket is settled, the owner recycles the taken file into free/.
- *   expire   Owner: a taken file whose mtime is older than leaseMs is recycled; of its unsettled jobs, those that
+ *   expire   Owner: a lease whose last renewal (the taken file's mtime) and claim are both older than leaseMs
+ *            (leaseAge) is recycled; of its unsettled jobs, those that
  *            had started (the claimed prefix, and what START records say) are logged as STALL (a stall counts,
  *            not an attempt), the others RELEASEd (nothing counts). A ready file unclaimed for leaseMs is recycled
  *            and its jobs RELEASEd (nothing counts: they never ran). A ready file that is gone though no worker in the owner's
@@ -33,10 +35,15 @@
  *            log says are active are settled by the same rule as at expiry (their leases cannot be trusted across
  *            owners): STALL if started, RELEASE if not.
  * Ticket files are never fsynced: after a crash the log, not the tickets, says what is active.
+ *
+ * Every file call goes through the Fs seam (log/fs.ts), the queue's own (INTERNAL_FS), so that fault tests can make
+ * a claim, a renewal or a publish fail. A failure is ERR_IO with the errno on `cause`; what each party does then is
+ * said where it calls (desk.ts, worker.ts).
  */
-import * as fs from 'node:fs';
+import { constants as FS } from 'node:fs';
 import * as path from 'node:path';
 import { ioError } from '../errors.js';
+import { nodeFs, type Fs } from '../log/fs.js';
 import type { RecordPointer } from '../log/writer.js';
 
 export const TICKETS_DIR = 'tickets';
@@ -83,8 +90,10 @@ export class TicketFiles {
   readonly free: string;
   #freeNames: string[] = [];
   #created = 0;
+  readonly #fs: Fs;
 
-  constructor(queueDir: string) {
+  constructor(queueDir: string, fs: Fs = nodeFs) {
+    this.#fs = fs;
     const root = path.join(queueDir, TICKETS_DIR);
     this.ready = path.join(root, 'ready');
     this.taken = path.join(root, 'taken');
@@ -98,13 +107,13 @@ export class TicketFiles {
   reset(): Set<string> {
     const claimed = new Set<string>();
     try {
-      for (const d of [this.ready, this.taken, this.free]) fs.mkdirSync(d, { recursive: true });
-      for (const name of fs.readdirSync(this.taken)) {
+      for (const d of [this.ready, this.taken, this.free]) this.#fs.mkdirSync(d, { recursive: true });
+      for (const name of this.#fs.readdirSync(this.taken)) {
         const ticket = ticketOfName(name);
         if (ticket !== undefined) claimed.add(ticket);
       }
-      for (const d of [this.ready, this.taken]) for (const name of fs.readdirSync(d)) this.recycle(path.join(d, name));
-      this.#freeNames = fs.readdirSync(this.free);
+      for (const d of [this.ready, this.taken]) for (const name of this.#fs.readdirSync(d)) this.recycle(path.join(d, name));
+      this.#freeNames = this.#fs.readdirSync(this.free);
       this.#created = this.#freeNames.length;
     } catch (err) {
       throw ioError('reset the tickets folder', err);
@@ -122,14 +131,14 @@ export class TicketFiles {
       // blocks (a journal transaction) and arms auto_da_alloc, which starts writeback at close. That made each
       // ticket cost ~290 µs instead of ~45 µs (benchmarks/README.md, queue-process). ftruncate to a non-zero
       // length does neither. O_CREAT still creates a new file.
-      const fd = fs.openSync(from, fs.constants.O_WRONLY | fs.constants.O_CREAT, 0o666);
+      const fd = this.#fs.openSync(from, FS.O_WRONLY | FS.O_CREAT, 0o666);
       try {
-        fs.writeSync(fd, content, 0, content.length, 0);
-        fs.ftruncateSync(fd, content.length);
+        this.#fs.writeSync(fd, content, 0, content.length, 0);
+        this.#fs.ftruncateSync(fd, content.length);
       } finally {
-        fs.closeSync(fd);
+        this.#fs.closeSync(fd);
       }
-      fs.renameSync(from, path.join(this.ready, name));
+      this.#fs.renameSync(from, path.join(this.ready, name));
     } catch (err) {
       throw ioError('publish a ticket', err);
     }
@@ -139,7 +148,7 @@ export class TicketFiles {
   claim(name: string, workerId: string): string | undefined {
     const takenName = `${name}~${workerId}`;
     try {
-      fs.renameSync(path.join(this.ready, name), path.join(this.taken, takenName));
+      this.#fs.renameSync(path.join(this.ready, name), path.join(this.taken, takenName));
       return takenName;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
@@ -147,10 +156,11 @@ export class TicketFiles {
     }
   }
 
-  /** Worker: renews a lease. False when the owner has taken it back. */
-  renew(takenName: string, now = new Date()): boolean {
+  /** Worker: renews a lease, stamping `nowMs` (the clock's now) as its mtime. False when the owner has taken it back. */
+  renew(takenName: string, nowMs: number): boolean {
+    const at = nowMs / 1000; // utimes takes a number as seconds
     try {
-      fs.utimesSync(path.join(this.taken, takenName), now, now);
+      this.#fs.utimesSync(path.join(this.taken, takenName), at, at);
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
@@ -158,10 +168,18 @@ export class TicketFiles {
     }
   }
 
-  /** Owner: ms since the lease was last renewed, or undefined when the file is gone. */
-  leaseAge(takenName: string, now: number): number | undefined {
+  /**
+   * Owner: ms since the lease was last renewed or, if later, claimed (`claimedAt`, on the same clock as `now`), or
+   * undefined when the file is gone. An mtime after `now` is not a renewal on this clock (a ticket file written in
+   * real time, read on a test clock that is behind it; or real time stepped back) and counts for nothing: the
+   * claim, and the next renewal, which stamps `now`, say how old the lease is. On the system clock a renewal's
+   * mtime is never after now, and the claim follows the ticket's write by microseconds, so the age is as the mtime
+   * alone would give it.
+   */
+  leaseAge(takenName: string, now: number, claimedAt: number): number | undefined {
     try {
-      return now - fs.statSync(path.join(this.taken, takenName)).mtimeMs;
+      const renewed = this.#fs.statSync(path.join(this.taken, takenName)).mtimeMs;
+      return now - (renewed <= now ? Math.max(renewed, claimedAt) : claimedAt);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw ioError('check a lease', err);
@@ -172,7 +190,7 @@ export class TicketFiles {
   findTaken(name: string): string | undefined {
     const prefix = `${name}~`;
     try {
-      return fs.readdirSync(this.taken).find((n) => n.startsWith(prefix));
+      return this.#fs.readdirSync(this.taken).find((n) => n.startsWith(prefix));
     } catch (err) {
       throw ioError('list the taken tickets', err);
     }
@@ -190,7 +208,7 @@ export class TicketFiles {
   recycle(file: string): boolean {
     const name = `r${(this.#created++).toString(36)}-${process.pid}`;
     try {
-      fs.renameSync(file, path.join(this.free, name));
+      this.#fs.renameSync(file, path.join(this.free, name));
       this.#freeNames.push(name);
       return true;
     } catch (err) {

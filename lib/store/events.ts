@@ -34,10 +34,14 @@
  *                                                             the owner for its workers, one per ticket per log
  *                                                             batch (queue/owner.ts, "Starts")
  *
+ * Encoders beside decoders: every payload is the event's JSON (encodeEvent); the two written once per job, ADD and
+ * COMPLETE, are put together from their parts by encodeAdd and encodeComplete, which write the same bytes.
+ *
  * Unknown types are skipped by the fold (a newer writer may add some); records naming an unknown job are
  * ignored, which is what makes it safe for compaction to drop every record of a removed job.
  */
 import { SpoolError } from '../errors.js';
+import type { Payload } from '../codec/record-codec.js';
 
 export const REC = {
   ADD: 1,
@@ -144,8 +148,39 @@ export interface StallEvent {
   s?: 1;
 }
 
+/** Any record's payload: the event's JSON. The records below that have their own encoder write the same bytes. */
 export function encodeEvent(event: object): Buffer {
   return Buffer.from(JSON.stringify(event), 'utf8');
+}
+
+/**
+ * The ADD payload of `ev`: exactly JSON.stringify(ev) for an event built in the order {id, n, o, ts, dl?, d}, so
+ * that d is the last key (decodeAddData below reads only the data), put together from its parts because
+ * serializing the envelope object costs more than the data of a small job (benchmarks/README.md, queue-add).
+ * `data` is JSON.stringify(ev.d), which the caller has made already to check its size (undefined: data JSON
+ * leaves out, and so does the record). The other parts are the JSON of ev.id, ev.n and ev.o when the caller has
+ * them at hand (a name made once per batch, '{}' for the shared no-options object, a generated id that is digits);
+ * left out, they are made here. A string: the log writes it as UTF-8 straight into its batch
+ * (RecordCodec.encodeFields). Throws what JSON.stringify throws for options or an origin that are not JSON.
+ */
+export function encodeAdd(
+  ev: AddEvent,
+  data: string | undefined,
+  name: string = JSON.stringify(ev.n),
+  id: string = JSON.stringify(ev.id),
+  opts: string = JSON.stringify(ev.o),
+): Payload {
+  if (data === undefined) return encodeEvent(ev);
+  if (ev.dl !== undefined) return `{"id":${id},"n":${name},"o":${opts},"ts":${ev.ts},"dl":${JSON.stringify(ev.dl)},"d":${data}}`;
+  return `{"id":${id},"n":${name},"o":${opts},"ts":${ev.ts},"d":${data}}`;
+}
+
+/**
+ * The COMPLETE payload {id, a, rv, ts}: the same bytes encodeEvent would make of that event, from the result's JSON
+ * already made (the worker makes it to check its size), so the result is not serialized a second time.
+ */
+export function encodeComplete(id: string, attempt: number, resultJson: string, ts: number): string {
+  return `{"id":${JSON.stringify(id)},"a":${attempt},"rv":${resultJson},"ts":${ts}}`;
 }
 
 /** The event in payload[start, end) of record seq (the whole payload by default). */

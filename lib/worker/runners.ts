@@ -20,6 +20,7 @@ import type { PoolJob } from './thread-protocol.js';
 import { ThreadPool, type RunHooks, type RunOutcome } from './thread-pool.js';
 import type { Job } from '../queue/job.js';
 import { NEVER_ABORTED, takesSignal } from './never-signal.js';
+import type { Clock, ClockTimer } from '../queue/clock.js';
 
 /** As BullMQ's: `token` is the id of the ticket holding the job's lease; `signal` aborts on timeout, lease loss, close. */
 export type Processor<D = unknown, R = unknown> = (job: Job<D, R>, token: string, signal: AbortSignal) => Promise<R> | R;
@@ -40,10 +41,13 @@ export class InlineRunner implements Runner {
   readonly capacity: number;
   readonly #processor: Processor | ProcessorMap;
   readonly #controllers = new Map<string, AbortController>();
+  /** Job timeouts are on this clock (queue/clock.ts). */
+  readonly #clock: Clock;
 
-  constructor(processor: Processor | ProcessorMap, concurrency: number) {
+  constructor(processor: Processor | ProcessorMap, concurrency: number, clock: Clock) {
     this.#processor = processor;
     this.capacity = concurrency;
+    this.#clock = clock;
   }
 
   load(): Promise<void> {
@@ -59,14 +63,14 @@ export class InlineRunner implements Runner {
     if (fn && !controller && timeoutMs === undefined) return callQuietly(fn, job, token);
     if (controller) this.#controllers.set(runKey, controller);
     return new Promise<RunOutcome>((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
+      let timer: ClockTimer | undefined;
       const settle = (o: RunOutcome): void => {
-        if (timer) clearTimeout(timer);
+        if (timer) this.#clock.clearTimeout(timer);
         if (controller && this.#controllers.get(runKey) === controller) this.#controllers.delete(runKey);
         resolve(o);
       };
       if (timeoutMs !== undefined) {
-        timer = setTimeout(() => {
+        timer = this.#clock.setTimeout(() => {
           const err = new SpoolError('ERR_JOB_TIMEOUT', `job ${job.id} timed out after ${timeoutMs} ms`);
           controller?.abort(err);
           settle({ kind: 'timeout', error: err });

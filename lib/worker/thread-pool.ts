@@ -61,6 +61,7 @@ import { invalidArg, SpoolError } from '../errors.js';
 import { fromWire, poolError, toWire } from './error-wire.js';
 import { startThread } from './thread-flags.js';
 import type { MainToThread, PoolJob, RunEnd, ThreadData, ThreadToMain } from './thread-protocol.js';
+import { systemClock, type Clock, type ClockTimer } from '../queue/clock.js';
 
 export type { PoolJob } from './thread-protocol.js';
 
@@ -97,6 +98,8 @@ export interface ThreadPoolOptions {
   /** Called once, synchronously, when the pool fails for good (see Replacement and loading), before the runs it
    *  fails are resolved. Must not throw. */
   onLoadFailure?(error: SpoolError): void;
+  /** The clock of job timeouts, abort grace and close grace (queue/clock.ts). Default: systemClock. */
+  clock?: Clock;
 }
 
 const DEFAULT_ABORT_GRACE_MS = 1000;
@@ -114,8 +117,8 @@ interface Run {
   /** Posted to its thread: from here it runs, and its timeout clock runs. */
   posted: boolean;
   settled: boolean;
-  timer?: NodeJS.Timeout;
-  graceTimer?: NodeJS.Timeout;
+  timer?: ClockTimer;
+  graceTimer?: ClockTimer;
   /** The reason its signal was aborted with, once it was (by its timeout or by abort()). */
   signalled?: SpoolError;
   timedOut: boolean;
@@ -153,6 +156,7 @@ interface ResolvedOptions {
 
 export class ThreadPool {
   readonly #opts: ResolvedOptions;
+  readonly #clock: Clock;
   readonly #threadData: ThreadData;
   readonly #threads = new Set<PoolThread>();
   readonly #queue: Run[] = [];
@@ -174,6 +178,7 @@ export class ThreadPool {
 
   constructor(opts: ThreadPoolOptions) {
     this.#threadData = { processorUrl: processorHref(opts?.processor) };
+    this.#clock = opts.clock ?? systemClock;
     this.#opts = {
       onLoadFailure: opts.onLoadFailure,
       threads: positiveInt(opts.threads, 'threads'),
@@ -336,7 +341,7 @@ export class ThreadPool {
       queueMicrotask(() => this.#flush(thread));
     }
     run.posted = true;
-    if (run.timeoutMs !== undefined) run.timer = setTimeout(() => this.#onTimeout(run), run.timeoutMs);
+    if (run.timeoutMs !== undefined) run.timer = this.#clock.setTimeout(() => this.#onTimeout(run), run.timeoutMs);
   }
 
   #flush(thread: PoolThread): void {
@@ -464,8 +469,8 @@ export class ThreadPool {
 
   /** Takes a run off its dead thread, unsettled, to be assigned again (its timeout clock restarts when posted). */
   #detach(run: Run): void {
-    clearTimeout(run.timer);
-    clearTimeout(run.graceTimer);
+    this.#clock.clearTimeout(run.timer);
+    this.#clock.clearTimeout(run.graceTimer);
     run.timer = run.graceTimer = undefined;
     run.signalled = undefined;
     run.timedOut = false;
@@ -515,8 +520,8 @@ export class ThreadPool {
   #shutdown(thread: PoolThread): void {
     thread.dead = true;
     this.#send(thread, { type: 'shutdown' });
-    const stuck = setTimeout(() => void thread.worker.terminate(), this.#opts.abortGraceMs);
-    void thread.exited.then(() => clearTimeout(stuck));
+    const stuck = this.#clock.setTimeout(() => void thread.worker.terminate(), this.#opts.abortGraceMs);
+    void thread.exited.then(() => this.#clock.clearTimeout(stuck));
   }
 
   #failLoad(why: { message: string; cause?: unknown }): void {
@@ -557,7 +562,7 @@ export class ThreadPool {
     if (!run.posted) return this.#settle(run, { kind: 'failed', error: reason });
     const thread = run.thread!;
     this.#send(thread, { type: 'abort', runId: run.id, reason: toWire(reason) });
-    run.graceTimer = setTimeout(() => {
+    run.graceTimer = this.#clock.setTimeout(() => {
       const message = `the worker thread was terminated because job ${run.job.id} did not stop within ${this.#opts.abortGraceMs} ms of its abort`;
       // The others on the thread did nothing wrong: victims, retried uncounted by the Worker.
       this.#kill(thread, (r) => (r === run ? { kind: 'crashed', error: reason } : { kind: 'interrupted', error: poolError('ERR_THREAD_CRASHED', message) }));
@@ -582,8 +587,8 @@ export class ThreadPool {
   #settle(run: Run, outcome: RunOutcome): void {
     if (run.settled) return;
     run.settled = true;
-    clearTimeout(run.timer);
-    clearTimeout(run.graceTimer);
+    this.#clock.clearTimeout(run.timer);
+    this.#clock.clearTimeout(run.graceTimer);
     const thread = run.thread;
     if (thread !== undefined) {
       thread.runs.delete(run.id);
@@ -602,9 +607,9 @@ export class ThreadPool {
   /** Resolves when no run is left, or after `graceMs` (undefined: no limit). */
   #idleOrAfter(graceMs: number | undefined): Promise<void> {
     return new Promise((resolve) => {
-      const timer = graceMs === undefined ? undefined : setTimeout(resolve, graceMs);
+      const timer = graceMs === undefined ? undefined : this.#clock.setTimeout(resolve, graceMs);
       this.#idleWaiters.push(() => {
-        clearTimeout(timer);
+        this.#clock.clearTimeout(timer);
         resolve();
       });
     });

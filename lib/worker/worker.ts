@@ -32,6 +32,10 @@
  * handled the same way, and the jobs that failed only because of it are handed back, no attempt counted. Errors
  * with no 'error' listener are written to stderr (console.error) instead of thrown from a timer.
  *
+ * Time: lease renewal, the close timeout, job timeouts (inline and in the pool) and finish times are on the clock
+ * the Worker is given (INTERNAL_CLOCK, queue/clock.ts; the owner's), so a test advances them; the keep-alive handle
+ * and the measured run times of jobs (lookahead) are real time.
+ *
  * close() is graceful: stop asking for work, hand back claimed jobs that have not started (RELEASE: no attempt
  * counts), let running ones finish until closeTimeoutMs, then abort and hand back the rest.
  *
@@ -59,7 +63,8 @@ import type { JobMeta } from '../store/job-table.js';
 import { backoffDelay, type BackoffStrategy } from '../queue/backoff.js';
 import type { WorkerPort } from '../queue/desk.js';
 import { Job } from '../queue/job.js';
-import { WORKER_KEYS, intIn, resolveQueueOptions, validateQueueName, type BackoffOptions, type QueueOptions } from '../queue/options.js';
+import type { Clock, ClockTimer } from '../queue/clock.js';
+import { INTERNAL_CLOCK, INTERNAL_FS, WORKER_KEYS, intIn, resolveQueueOptions, validateQueueName, type BackoffOptions, type QueueOptions } from '../queue/options.js';
 import type { Owner, StartTally } from '../queue/owner.js';
 import { acquireOwner, releaseOwner } from '../queue/registry.js';
 import type { TicketContent, TicketJob } from '../queue/tickets.js';
@@ -158,11 +163,13 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
   readonly #runner: Runner;
   readonly #strategies: Record<string, BackoffStrategy> | undefined;
   readonly #closeTimeoutMs: number;
+  /** Lease renewal, close timeouts, job timeouts and finish times (clock.ts); the owner's (registry.ts). */
+  readonly #clock: Clock;
   readonly #inbox: Array<{ ticket: string; tj: TicketJob; held: Held }> = [];
   readonly #running = new Map<string, Running>();
   readonly #held = new Map<string, Held>();
   readonly #port: WorkerPort;
-  #renewTimer: NodeJS.Timeout | undefined;
+  #renewTimer: ClockTimer | undefined;
   /** The one ref'd handle of a running Worker (header: Lifecycle): set by run(), cleared when close() ends. */
   #keepAlive: NodeJS.Timeout | undefined;
   #started = false;
@@ -186,7 +193,11 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
     // key that is neither is refused as a worker option, with what to use instead for BullMQ's (options.ts).
     const queueOpts: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(opts)) if (!WORKER_KEYS.has(k)) queueOpts[k] = v;
+    // The internal seams (options.ts), under symbols that Object.entries does not list.
+    const given = opts as unknown as Record<symbol, unknown>;
+    for (const k of [INTERNAL_FS, INTERNAL_CLOCK]) if (given[k] !== undefined) (queueOpts as Record<symbol, unknown>)[k] = given[k];
     const resolved = resolveQueueOptions(queueOpts, 'worker');
+    this.#clock = resolved.clock;
     const concurrency = intIn(opts.concurrency, 'concurrency', 1, 10_000, 1);
     this.#closeTimeoutMs = intIn(opts.closeTimeoutMs, 'closeTimeoutMs', 0, 24 * 3600_000, 30_000);
     this.#strategies = opts.settings?.backoffStrategies;
@@ -203,6 +214,7 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
           maxJobsPerThread: opts.maxJobsPerThread,
           maxHeapMb: opts.maxHeapMb,
           abortGraceMs: opts.abortGraceMs,
+          clock: this.#clock,
           onLoadFailure: (err) => this.#fail(err),
         }),
       );
@@ -211,7 +223,7 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
       if (typeof processor === 'object') {
         for (const [k, fn] of Object.entries(processor)) if (typeof fn !== 'function') throw invalidArg(`processor for '${k}' is not a function`);
       }
-      this.#runner = new InlineRunner(processor as Processor | ProcessorMap, concurrency);
+      this.#runner = new InlineRunner(processor as Processor | ProcessorMap, concurrency, this.#clock);
     } else {
       throw invalidArg('processor must be a function, a map of functions by job name, or a module path/URL');
     }
@@ -269,7 +281,7 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
     if (this.#closing) return;
     owner.attach(this.#port);
     const leaseMs = owner.opts.leaseMs;
-    this.#renewTimer = setInterval(() => this.#renew(), Math.max(10, Math.floor(leaseMs / 3)));
+    this.#renewTimer = this.#clock.setInterval(() => this.#renew(), Math.max(10, Math.floor(leaseMs / 3)));
     this.#renewTimer.unref();
     this.emit('ready');
     this.#pump();
@@ -318,7 +330,15 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
   #onOffer(name: string, content: TicketContent): void {
     const owner = this.#owner;
     if (!owner) return;
-    const takenName = owner.desk.files.claim(name, this.id);
+    let takenName: string | undefined;
+    try {
+      takenName = owner.desk.files.claim(name, this.id);
+    } catch (err) {
+      // The rename failed (ERR_IO): the ticket is still in ready/, unclaimed, and nothing of it ran. The desk takes
+      // back a ticket left there for leaseMs and releases its jobs with nothing counted: they are claimable again.
+      this.#emitError(err as Error);
+      return this.#pump();
+    }
     if (takenName === undefined) return this.#pump(); // somebody else claimed it
     owner.desk.claimed(content.ticket, takenName);
     if (this.#closing) {
@@ -416,7 +436,7 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
       if (!done) return;
       job.returnvalue = outcome.result;
       job.attemptsMade = tj.attempt;
-      job.finishedOn = Date.now();
+      job.finishedOn = this.#clock.now();
       // The slot frees as soon as the outcome is in the log (returning here); the event waits for durability.
       // Freeing it only after the fsync would make the next job's ACTIVE wait for a second one: at concurrency 1
       // in fsync mode that costs about a third of the throughput (benchmarks/results/peers-profile.md).
@@ -500,7 +520,7 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
       if (held.lost) continue;
       let ok: boolean;
       try {
-        ok = owner.desk.files.renew(held.takenName);
+        ok = owner.desk.files.renew(held.takenName, this.#clock.now());
       } catch (err) {
         this.#emitError(err as Error);
         continue;
@@ -553,7 +573,7 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
   close(force = false): Promise<void> {
     this.#closing ??= (async () => {
       this.#port.want = 0;
-      clearInterval(this.#renewTimer);
+      this.#clock.clearInterval(this.#renewTimer);
       const owner = await this.#ownerP.catch(() => undefined);
       if (owner) {
         owner.detach(this.#port);
@@ -566,10 +586,16 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
         await Promise.all(released);
         if (this.#running.size > 0 && !force) {
           // Keep leases alive while jobs finish.
-          const renew = setInterval(() => this.#renew(), Math.max(10, Math.floor(owner.opts.leaseMs / 3)));
-          const deadline = new Promise<void>((r) => setTimeout(r, this.#closeTimeoutMs).unref());
+          const clock = this.#clock;
+          const renew = clock.setInterval(() => this.#renew(), Math.max(10, Math.floor(owner.opts.leaseMs / 3)));
+          let timer: ClockTimer | undefined;
+          const deadline = new Promise<void>((r) => {
+            timer = clock.setTimeout(r, this.#closeTimeoutMs);
+            timer.unref();
+          });
           await Promise.race([new Promise<void>((r) => this.#idleWaiters.push(r)), deadline]);
-          clearInterval(renew);
+          clock.clearTimeout(timer);
+          clock.clearInterval(renew);
         }
         const reason = new SpoolError('ERR_LEASE_LOST', 'the worker is closing');
         for (const [key, r] of [...this.#running]) {

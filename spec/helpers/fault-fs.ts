@@ -3,7 +3,7 @@
  *
  * 1. Faults. `failNth(kind, n)` makes the nth call of `kind` from now fail, once, with an Error whose `code` is
  *    EIO (or the code given, e.g. ENOSPC). Kinds: write (writeSync), fsync (fsyncSync and fdatasync, files and
- *    directories alike), rename, open, ftruncate, unlink, mkdir. A failing call does nothing (a failing write may be
+ *    directories alike), rename, open, ftruncate, unlink, mkdir, utimes. A failing call does nothing (a failing write may be
  *    told to write the first half of its bytes first, like a device that died mid-request); a failing fdatasync
  *    calls back with the error on a later turn of the event loop. `counts` says how many calls of each kind
  *    were made, failed ones included. `full` (every write fails with ENOSPC) and `readOnly` (every change fails
@@ -35,7 +35,7 @@ import * as realFs from 'node:fs';
 import * as path from 'node:path';
 import { nodeFs, type Fs } from '../../lib/log/fs.js';
 
-export type FaultKind = 'write' | 'fsync' | 'rename' | 'open' | 'ftruncate' | 'unlink' | 'mkdir';
+export type FaultKind = 'write' | 'fsync' | 'rename' | 'open' | 'ftruncate' | 'unlink' | 'mkdir' | 'utimes';
 
 export interface FaultOptions {
   /** The error's code. Default EIO. */
@@ -61,7 +61,7 @@ interface Armed extends FaultOptions {
 }
 
 export class FaultFs implements Fs {
-  readonly counts: Record<FaultKind, number> = { write: 0, fsync: 0, rename: 0, open: 0, ftruncate: 0, unlink: 0, mkdir: 0 };
+  readonly counts: Record<FaultKind, number> = { write: 0, fsync: 0, rename: 0, open: 0, ftruncate: 0, unlink: 0, mkdir: 0, utimes: 0 };
   /** A full disk: while true, every writeSync fails with ENOSPC and writes nothing (counted, not in `fired`). */
   full = false;
   /**
@@ -121,12 +121,15 @@ export class FaultFs implements Fs {
     return inode;
   }
 
-  openSync(p: string, flags: string): number {
+  openSync(p: string, flags: string | number, mode?: number): number {
     const file = path.resolve(p);
-    const fault = this.#count('open', file, /[wax+]/.test(flags));
+    const { O_WRONLY, O_RDWR, O_TRUNC } = realFs.constants;
+    const writes = typeof flags === 'string' ? /[wax+]/.test(flags) : (flags & (O_WRONLY | O_RDWR)) !== 0;
+    const truncates = typeof flags === 'string' ? flags.includes('w') : (flags & O_TRUNC) !== 0;
+    const fault = this.#count('open', file, writes);
     if (fault) throw fault;
     const existing = this.#inodeAt(file);
-    const fd = nodeFs.openSync(file, flags);
+    const fd = nodeFs.openSync(file, flags, mode);
     if (realFs.fstatSync(fd).isDirectory()) {
       this.#fds.set(fd, { dir: file });
       return fd;
@@ -135,7 +138,7 @@ export class FaultFs implements Fs {
     if (!inode) {
       inode = { current: Buffer.alloc(0), synced: Buffer.alloc(0), version: 0, syncedVersion: 0 };
       this.#names.set(file, inode);
-    } else if (flags.includes('w')) {
+    } else if (truncates) {
       inode.current = Buffer.alloc(0);
       inode.version++;
     }
@@ -208,6 +211,18 @@ export class FaultFs implements Fs {
   fstatSync(fd: number): { size: number } {
     this.#alive();
     return nodeFs.fstatSync(fd);
+  }
+
+  /** Times only: the model keeps no metadata, so a power loss keeps whatever the real file has. */
+  utimesSync(p: string, atime: number, mtime: number): void {
+    const fault = this.#count('utimes', path.resolve(p));
+    if (fault) throw fault;
+    nodeFs.utimesSync(p, atime, mtime);
+  }
+
+  statSync(p: string): { mtimeMs: number } {
+    this.#alive();
+    return nodeFs.statSync(p);
   }
 
   readSync(fd: number, buf: Buffer, off: number, len: number, position: number): number {

@@ -13,6 +13,8 @@ import type { EventEmitter } from 'node:events';
 import type { TestContext } from 'node:test';
 import { Queue, Worker, logStats, verifyLog, type Processor, type ProcessorMap, type QueueOptions, type WorkerOptions } from '../../lib/index.js';
 import { tempDir } from './tmp.js';
+import { INTERNAL_CLOCK } from '../../lib/queue/options.js';
+import type { TestClock } from '../../lib/queue/clock.js';
 
 /** Options that keep a test fast where durability is not the point. */
 export const FAST = { durability: 'none' } as const;
@@ -45,7 +47,9 @@ function crashCopy(from: string, to: string): void {
  * `damaged`, the test damages a log on purpose and the logs are not verified at the end. The after hook is registered before the temp dir's, so it runs first (node:test runs a
  * test's after hooks in the order they were added): everything is closed before the directory goes away.
  */
-export function setup(t: TestContext, opts: { crashCopyOf?: string; damaged?: boolean } = {}): Setup {
+export function setup(t: TestContext, opts: { crashCopyOf?: string; damaged?: boolean; clock?: TestClock } = {}): Setup {
+  // With `clock`, every Queue and Worker of the setup schedules by it (INTERNAL_CLOCK): the test advances it.
+  const internal = opts.clock === undefined ? {} : { [INTERNAL_CLOCK]: opts.clock };
   const queues: Array<Queue<any, any>> = [];
   const workers: Array<Worker<any, any>> = [];
   const names = new Set<string>();
@@ -64,13 +68,13 @@ export function setup(t: TestContext, opts: { crashCopyOf?: string; damaged?: bo
   return {
     dir,
     queue(name = 'q', opts = {}) {
-      const q = new Queue<any, any>(name, { dir, ...FAST, ...opts });
+      const q = new Queue<any, any>(name, { dir, ...FAST, ...opts, ...internal });
       queues.push(q);
       names.add(name);
       return q;
     },
     worker(name, processor, opts = {}) {
-      const w = new Worker<any, any>(name, processor as Processor, { dir, ...FAST, ...opts });
+      const w = new Worker<any, any>(name, processor as Processor, { dir, ...FAST, ...opts, ...internal });
       workers.push(w);
       names.add(name);
       w.on('error', () => undefined); // asserted where it matters; never an unhandled 'error'
@@ -156,4 +160,20 @@ export async function until(check: () => boolean | Promise<boolean>, what: strin
     if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/**
+ * Advances a test clock in steps of `stepMs` until `p` settles, and returns what it settles with: for a test whose
+ * outcome needs clock time to pass (a lease to expire, renewals to fire) and real work between (the log's writes).
+ * Each step turns the event loop (TestClock.advance); gives up after `maxSteps` with a clear failure.
+ */
+export async function advanceUntil<T>(clock: TestClock, p: Promise<T>, stepMs: number, what: string, maxSteps = 10_000): Promise<T> {
+  let settled = false;
+  const watched = p.finally(() => void (settled = true));
+  watched.catch(() => undefined);
+  for (let i = 0; !settled; i++) {
+    if (i >= maxSteps) throw new Error(`${what}: not after ${maxSteps} steps of ${stepMs} ms of the test clock`);
+    await clock.advance(stepMs);
+  }
+  return watched;
 }

@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { readLog, type Job } from '../../lib/index.js';
 import { REC } from '../../lib/store/events.js';
-import { SAFETY, aborted, deferred, setup, until, waitFor, waitForCount } from '../helpers/queue.js';
+import { TestClock } from '../../lib/queue/clock.js';
+import { SAFETY, aborted, advanceUntil, deferred, setup, until, waitFor, waitForCount } from '../helpers/queue.js';
 import { flipByte } from '../helpers/tmp.js';
 
 const fixture = (name: string): URL => new URL(`./fixtures/${name}.js`, import.meta.url);
@@ -284,25 +285,28 @@ describe('Worker failures', () => {
   }
 
   it('aborts a job whose lease is taken back with ERR_LEASE_LOST, counts a stall (not an attempt) and runs it again', SAFETY, async (t) => {
-    const s = setup(t);
-    const q = s.queue('q', { leaseMs: 150 });
+    const clock = new TestClock();
+    const s = setup(t, { clock });
+    const q = s.queue('q');
     const reasons: unknown[] = [];
     let runs = 0;
     const w = s.worker('q', async (job, _token, signal) => {
       if (runs++ > 0) return 'second run';
       reasons.push(await aborted(signal));
       throw reasons[0];
-    }, { leaseMs: 150 });
+    });
     const active = waitFor(w, 'active');
     const stalled = waitFor(w, 'stalled');
+    const completed = waitFor(w, 'completed');
     const job = await q.add('l', null, { attempts: 2 });
     await active;
     const taken = path.join(s.dir, 'q', 'tickets', 'taken');
     for (const name of fs.readdirSync(taken)) fs.rmSync(path.join(taken, name)); // the lease is gone
-    const [stalledId, prev] = await stalled;
+    // The worker's next renewal (every leaseMs/3 on the test clock) finds it gone.
+    const [stalledId, prev] = await advanceUntil(clock, stalled, 1_000, 'the worker saw its lease gone');
     assert.equal(stalledId, job.id);
     assert.equal(prev, 'active');
-    const [done, result] = await waitFor(w, 'completed');
+    const [done, result] = await advanceUntil(clock, completed, 1_000, 'the job ran again');
     assert.equal(done.id, job.id);
     assert.equal(result, 'second run');
     assert.equal((reasons[0] as { code?: string }).code, 'ERR_LEASE_LOST');
@@ -349,41 +353,53 @@ describe('Worker errors', () => {
 
 describe('Worker leases', () => {
   it('keeps the lease of a job that runs longer than leaseMs by renewing it', SAFETY, async (t) => {
-    const s = setup(t);
+    const clock = new TestClock();
+    const s = setup(t, { clock });
     const q = s.queue('q', { leaseMs: 300 });
+    const gate = deferred();
     const w = s.worker('q', async () => {
-      await new Promise((r) => setTimeout(r, 900)); // three leases long: the input, not a wait for an outcome
+      await gate.promise;
       return 'kept';
     }, { leaseMs: 300 });
     let stalls = 0;
     w.on('stalled', () => stalls++);
+    q.on('stalled', () => stalls++); // the owner's side: it took the lease back
+    const active = waitFor(w, 'active');
+    const completed = waitFor(w, 'completed');
     const job = await q.add('long', null, { attempts: 2 });
-    const [, result] = await waitFor(w, 'completed');
+    await active;
+    await clock.advance(900); // three leases long on the test clock, renewals and the owner's lease checks firing
+    gate.resolve();
+    const [, result] = await completed;
     assert.equal(result, 'kept');
     assert.equal(stalls, 0);
     assert.equal((await q.getJob(job.id))!.attemptsMade, 1);
   });
 
   it('reports no stall for jobs that finish while their leases are being renewed', SAFETY, async (t) => {
-    const s = setup(t);
-    // fsync: each outcome takes a while to become durable, and renewals every ~16 ms keep landing in that time.
-    const q = s.queue('q', { leaseMs: 50, durability: 'fsync' });
+    const clock = new TestClock();
+    const s = setup(t, { clock });
+    // fsync: each outcome takes a while to become durable, and the test clock fires a renewal (every leaseMs/3)
+    // at every turn of the event loop meanwhile, so renewals land between every outcome and its durability.
+    const q = s.queue('q', { leaseMs: 60, durability: 'fsync' });
     const w = s.worker('q', async () => {
-      await new Promise((r) => setTimeout(r, 1));
+      await new Promise((r) => setImmediate(r));
       return 1;
-    }, { concurrency: 4, leaseMs: 50, durability: 'fsync' });
+    }, { concurrency: 4, leaseMs: 60, durability: 'fsync' });
     const stalled: unknown[] = [];
     w.on('stalled', (id: string) => stalled.push(id));
+    q.on('stalled', ({ jobId }) => stalled.push(jobId));
     const all = waitForCount(q, 'completed', 150);
     await q.addBulk(Array.from({ length: 150 }, (_, i) => ({ name: 'j', data: i })));
-    await all;
+    await advanceUntil(clock, all, 20, 'every job completed', 100_000);
     assert.deepEqual(stalled, []);
     assert.deepEqual(await q.getJobCounts('completed', 'waiting', 'failed'), { completed: 150, waiting: 0, failed: 0 });
   });
 
   it('at lease expiry stalls the job that was running and releases, uncounted, the claimed-ahead ones not started', SAFETY, async (t) => {
-    const s = setup(t);
-    const q = s.queue('q', { leaseMs: 150 });
+    const clock = new TestClock();
+    const s = setup(t, { clock });
+    const q = s.queue('q');
     const JOBS = 60;
     const BLOCKER = 40;
     const added = await q.addBulk(Array.from({ length: JOBS }, (_, i) => ({ name: 'j', data: { i } })));
@@ -394,7 +410,7 @@ describe('Worker leases', () => {
     const w = s.worker('q', async (job, _token, signal) => {
       if (job.id === blocker && blocked++ === 0) throw await aborted(signal);
       return null;
-    }, { leaseMs: 150 });
+    });
     const active = waitFor(w, 'active', (j: Job) => j.id === blocker);
     await active;
     // Its start is known once the log says so: the claim covers the ticket's first s jobs, START the rest.
@@ -418,7 +434,7 @@ describe('Worker leases', () => {
     await until(startKnown, 'the log knows the blocker started');
     const taken = path.join(s.dir, 'q', 'tickets', 'taken');
     for (const name of fs.readdirSync(taken)) fs.rmSync(path.join(taken, name)); // the lease is gone
-    await completed;
+    await advanceUntil(clock, completed, 1_000, 'every job completed'); // the owner's lease check finds it gone
     await w.close();
     await q.close(); // every record written
     const stalls: string[] = [];
@@ -442,18 +458,19 @@ describe('Worker leases', () => {
   });
 
   it('fails a stalled job at once with maxStalledCount 0, attempts left or not', SAFETY, async (t) => {
-    const s = setup(t);
-    const q = s.queue('q', { leaseMs: 150, maxStalledCount: 0 });
+    const clock = new TestClock();
+    const s = setup(t, { clock });
+    const q = s.queue('q', { maxStalledCount: 0 });
     const w = s.worker('q', async (_job, _token, signal) => {
       throw await aborted(signal);
-    }, { leaseMs: 150, maxStalledCount: 0 });
+    }, { maxStalledCount: 0 });
     const active = waitFor(w, 'active');
     const failed = waitFor(q, 'failed');
     const job = await q.add('l', null, { attempts: 5 });
     await active;
     const taken = path.join(s.dir, 'q', 'tickets', 'taken');
     for (const name of fs.readdirSync(taken)) fs.rmSync(path.join(taken, name));
-    const [ev] = await failed;
+    const [ev] = await advanceUntil(clock, failed, 1_000, 'the owner took the lease back');
     assert.equal(ev.jobId, job.id);
     assert.equal(ev.final, true);
     const after = (await q.getJob(job.id))!;
