@@ -1,0 +1,345 @@
+/**
+ * Owner: the one process-wide authority over a queue directory (DESIGN §2). Every Queue and Worker on the same
+ * directory in this process shares it (registry.ts): one log writer, one fold, one scheduler.
+ *
+ * Owns: opening (log, replay into the job table (fold.ts, which also names jobs whose ADD is damaged), stalling
+ * what the previous owner left active), every append
+ * (each record is folded into the table at the moment it is appended, so the table is always the fold of the
+ * log in log order), the scheduler (delays, retries, retention by age), ticket cutting and lease checks
+ * (desk.ts), checkpoints, and the queue-level events. Does not own: validation of public input (queue.ts and
+ * options.ts do it before calling in), running jobs (worker/), or file formats (log/, store/).
+ *
+ * Time: every timestamp it writes and every timer it schedules by (the tick: delays, retries, retention by age,
+ * lease checks; `cooling`) is read from `clock` (clock.ts), which a test replaces (INTERNAL_CLOCK).
+ *
+ * Durability: an operation resolves when its record is as durable as the queue's mode promises. State changes
+ * are visible in memory at once (a later operation sees them), which is safe because nothing leaves the owner
+ * before it is durable: a job is handed to a worker only after the ACTIVE record that covers it (and so the ADD
+ * before it) is durable.
+ *
+ * The owner's parts, one concept a file (lib/queue/owner/): this file opens, appends and folds (and rebuilds the
+ * fold when a failed write is cut back), holds the queue-level events and closes; reads.ts reads job contents from
+ * the log; maintenance.ts checkpoints and compacts; outcomes.ts logs the ends of attempts (finish, stall, release); starts.ts is
+ * the START tally protocol (which claimed jobs had started) and its crash story; scheduler.ts the timer (delays,
+ * retries, retention by age, lease checks); desk.ts cuts tickets and takes back leases; dead-letter.ts moves jobs
+ * that failed for good; commands.ts is every operation callers reach (LocalBackend in this process, socket
+ * requests from others); registry.ts hands out the process's one owner per directory.
+ */
+import { EventEmitter } from 'node:events';
+import * as path from 'node:path';
+import { SpoolError } from '../../errors.js';
+import { Log } from '../../log/log.js';
+import type { RecordPointer } from '../../log/writer.js';
+import type { Payload } from '../../codec/record-codec.js';
+import { REC, encodeAdd, encodeEvent, type AddEvent, type StoredJobOpts } from '../../store/events.js';
+import { type JobTable, type JobMeta } from '../../store/job-table.js';
+import type { CompactionResult } from '../../log/compactor.js';
+import { TicketDesk } from './desk.js';
+import type { Outcome, QueueEvents, StartTally, WorkerPort } from '../backend.js';
+import { foldLog, type DamagedJob } from '../fold.js';
+import type { ResolvedQueueOptions } from '../options.js';
+import { DeadLetters, type OwnerSource } from './dead-letter.js';
+import type { Clock } from '../clock.js';
+import { finish, release, settleOrphan, stall } from './outcomes.js';
+import { Scheduler } from './scheduler.js';
+import { JobReads } from './reads.js';
+import { Maintenance } from './maintenance.js';
+import { StartLog } from './starts.js';
+
+/** The queue-level events (backend.ts), emitted by the owner to every Queue and Worker here. */
+export type OwnerEvents = QueueEvents;
+
+export class Owner extends EventEmitter<OwnerEvents> {
+  readonly name: string;
+  readonly dir: string;
+  readonly opts: ResolvedQueueOptions;
+  /** Every time the owner reads or schedules by (clock.ts): opts.clock, read from this field on the per-job path. */
+  readonly clock: Clock;
+  #table: JobTable;
+  readonly desk: TicketDesk;
+  /** Job contents, read from the log's records (reads.ts). */
+  readonly reads: JobReads;
+  /** Until when the owner writes nothing on its own (dispatch, retention, leases): a failed write was cut back. */
+  #coolUntil = 0;
+  readonly #log: Log;
+  readonly #maint: Maintenance;
+  #closed = false;
+  readonly #deadLetters: DeadLetters;
+  readonly #schedule: Scheduler;
+  readonly #starts: StartLog;
+
+  private constructor(name: string, dir: string, opts: ResolvedQueueOptions, log: Log, table: JobTable, owners: OwnerSource) {
+    super();
+    this.name = name;
+    this.dir = dir;
+    this.opts = opts;
+    this.clock = opts.clock;
+    this.#log = log;
+    this.#table = table;
+    this.desk = new TicketDesk(this, dir, log.epoch);
+    this.reads = new JobReads(log);
+    this.#maint = new Maintenance(log, this);
+    this.#deadLetters = new DeadLetters(this, owners);
+    this.#schedule = new Scheduler(this);
+    this.#starts = new StartLog(this, () => log.requestFlushSoon());
+    this.setMaxListeners(0); // every Queue and Worker on this directory in the process listens here
+    log.beforeFlush = this.#starts.flush;
+    log.on('damage', (d) => this.emit('error', new SpoolError('ERR_CORRUPT_RECORD', `damaged log range quarantined: segment ${d.segmentId} [${d.offset}, ${d.end}) ${d.reason}${this.#jobsIn(d)}`)));
+    log.on('cut', () => this.#refold());
+  }
+
+  /** Damaged ADD records the fold found at open (fold.ts): named in the report of the range that holds them. */
+  #damaged: DamagedJob[] = [];
+
+  #jobsIn(range: { segmentId: number; offset: number; end: number }): string {
+    const held = this.#damaged.filter((d) => d.ptr.segmentId === range.segmentId && d.ptr.offset >= range.offset && d.ptr.offset < range.end);
+    if (held.length === 0) return '';
+    const names = held.map((d) => (d.id !== undefined ? `job ${d.id}` : `the ADD of seq ${d.seq} (its job id cannot be read)`));
+    return `; it held ${names.join(', ')}`;
+  }
+
+  /** The fold of the log: replaced, never edited from outside, when a failed write is cut back (#refold). */
+  get table(): JobTable {
+    return this.#table;
+  }
+
+  /**
+   * A failed batch was cut back (log 'cut', writer.ts: Failed writes): its records were folded into the table
+   * when they were appended, and they are not in the log. The table is rebuilt from the log, as an open without
+   * the index would (synchronously, before the batch's appends are rejected, so that a caller that sees the
+   * rejection sees a table without them), and what derives from it is reset: tickets cut in the batch are dropped
+   * by the desk when their ACTIVE record's promise rejects, the delay timer is re-armed from the new table, and
+   * for COOL_MS the owner appends nothing on its own (dispatch, retention, lease checks), so that a disk that
+   * stays full costs one failed write and one rebuild a second rather than a loop of them.
+   */
+  #refold(): void {
+    if (this.#closed) return; // closing: the log is closed already, and nothing reads the table any more
+    const { table, replayed } = foldLog(this.#log, true);
+    this.#table = table;
+    this.#maint.since = replayed;
+    this.#coolUntil = this.clock.now() + COOL_MS;
+    this.#schedule.rearm(this.#coolUntil);
+  }
+
+  /** True while the owner holds back its own appends after a cut back (#refold). */
+  get cooling(): boolean {
+    return this.#coolUntil !== 0 && this.clock.now() < this.#coolUntil;
+  }
+
+  /** `owners`: where the owners of dead-letter queues come from (the registry, registry.ts). */
+  static async open(name: string, opts: ResolvedQueueOptions, owners: OwnerSource): Promise<Owner> {
+    const dir = path.resolve(opts.dir, name);
+    const log = await Log.open(dir, {
+      durability: opts.durability,
+      encryption: opts.encryption,
+      compression: opts.compression,
+      maxSegmentBytes: opts.maxSegmentBytes,
+      batchIntervalMs: opts.batchIntervalMs,
+      fs: opts.fs,
+    });
+    try {
+      const { table, replayed, damaged } = foldLog(log, false);
+      const owner = new Owner(name, dir, opts, log, table, owners);
+      owner.#damaged = damaged;
+      owner.#maint.since = replayed;
+      const claimed = owner.desk.reset();
+      // Jobs the previous owner left active are settled now (started: stalled; not: released), so the state is
+      // settled when open resolves; their events are held until the Queues and Workers that asked for this owner
+      // have attached their listeners.
+      owner.#held = [];
+      owner.#settleOrphans([...table.byState.active], claimed);
+      setImmediate(() => owner.#release());
+      owner.#schedule.tick();
+      return owner;
+    } catch (err) {
+      await log.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Events emitted while opening, held for listeners that attach once open resolves. */
+  #held: Array<[keyof OwnerEvents, unknown[]]> | undefined;
+
+  override emit<K extends keyof OwnerEvents>(event: K, ...args: OwnerEvents[K]): boolean {
+    if (this.#held) {
+      this.#held.push([event, args]);
+      return true;
+    }
+    // A background error with nobody listening (every Queue and Worker here forwards 'error', so only in the
+    // moment between their close and ours) must not throw from a timer and end the process.
+    if (event === 'error' && this.listenerCount('error') === 0) return false;
+    return (super.emit as (e: K, ...a: OwnerEvents[K]) => boolean)(event, ...args);
+  }
+
+  /** Whether an event would reach anybody: per-job events skip building their argument when not. */
+  heard(event: keyof OwnerEvents): boolean {
+    return this.#held !== undefined || this.listenerCount(event) > 0;
+  }
+
+  #release(): void {
+    const held = this.#held ?? [];
+    this.#held = undefined;
+    for (const [event, args] of held) (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get epoch(): number {
+    return this.#log.epoch;
+  }
+
+  /**
+   * Appends a record and folds it. Throws (not rejects) when the log refuses it; the fold has then not happened.
+   * The promise says when the record is durable.
+   */
+  record(type: number, event: object, payload?: Payload): { job: JobMeta | undefined; done: Promise<RecordPointer> } {
+    if (this.#closed) throw new SpoolError('ERR_CLOSED', `queue ${this.name} is closed`);
+    const { ptr, done } = this.#log.appendTracked(type, payload ?? encodeEvent(event));
+    return { job: this.#folded(type, event, ptr), done };
+  }
+
+  /** record() with no promise: for all but the last of many records appended together (log.appendUntracked). */
+  recordUntracked(type: number, event: object, payload?: Payload): JobMeta | undefined {
+    if (this.#closed) throw new SpoolError('ERR_CLOSED', `queue ${this.name} is closed`);
+    return this.#folded(type, event, this.#log.appendUntracked(type, payload ?? encodeEvent(event)));
+  }
+
+  #folded(type: number, event: object, ptr: RecordPointer): JobMeta | undefined {
+    const job = this.#table.apply(type, event, ptr);
+    // Every max(checkpointEvery, jobs) records a checkpoint or a compaction (maintenance.ts).
+    if (++this.#maint.since >= Math.max(this.opts.checkpointEvery, this.table.jobs.size)) this.#maint.due();
+    return job;
+  }
+
+  /** The seq the next record gets: generated job ids are this number. */
+  get nextSeq(): number {
+    return this.#log.nextSeq;
+  }
+
+  // ---- outcomes reported by workers (outcomes.ts)
+
+  /** Logs the outcome of an attempt; undefined when it no longer holds (outcomes.ts). */
+  finish(ticket: string, id: string, attempt: number, outcome: Outcome): Promise<unknown> | undefined {
+    return finish(this, ticket, id, attempt, outcome);
+  }
+
+  /** Logs a stall of the job's current, started attempt (outcomes.ts). */
+  stall(job: JobMeta, why?: string): Promise<unknown> {
+    return stall(this, job, why);
+  }
+
+  /** A lease taken back: stall if started, release if not (outcomes.ts, starts.ts). */
+  settleOrphan(job: JobMeta, claimed: boolean, why?: string): void {
+    settleOrphan(this, job, claimed, why);
+  }
+
+  /** Hands an attempt back without counting anything (outcomes.ts). */
+  release(ticket: string, id: string, attempt: number, why?: string): Promise<unknown> | undefined {
+    return release(this, ticket, id, attempt, why);
+  }
+
+  /** A worker's start tally, once per flush (starts.ts). */
+  started(tally: StartTally): void {
+    this.#starts.started(tally);
+  }
+
+  progress(id: string, data: unknown): Promise<unknown> {
+    const { done } = this.record(REC.PROGRESS, { id, p: data });
+    this.emit('progress', { jobId: id, data });
+    return done;
+  }
+
+  log(id: string, line: string): Promise<unknown> {
+    return this.record(REC.LOG, { id, l: line }).done;
+  }
+
+  whenAppendedDurable(): Promise<unknown> {
+    return this.#log.whenAppendedDurable();
+  }
+
+  moveToDeadLetter(job: JobMeta): Promise<void> {
+    return this.#deadLetters.move(job);
+  }
+
+  // ---- scheduling (scheduler.ts)
+
+  /** A job became ready (added, retried, released, promoted): wake the desk, or the delay timer. */
+  afterReady(job: JobMeta | undefined): void {
+    this.#schedule.afterReady(job);
+  }
+
+  jobAdded(job: JobMeta): void {
+    this.#schedule.jobsAdded([job]);
+  }
+
+  /** Jobs just added (addBulk): their events, then one dispatch for all. */
+  jobsAdded(jobs: JobMeta[]): void {
+    this.#schedule.jobsAdded(jobs);
+  }
+
+  /** Logs the removal of jobs (any state but active; active ones are skipped). Returns the ids removed. */
+  removeJobs(ids: string[]): { removed: string[]; done: Promise<unknown> } {
+    const removed = ids.filter((id) => {
+      const j = this.table.jobs.get(id);
+      return j !== undefined && j.state !== 'active';
+    });
+    if (removed.length === 0) return { removed, done: Promise.resolve() };
+    let done: Promise<unknown> = Promise.resolve();
+    for (let i = 0; i < removed.length; i += 10_000) {
+      done = this.record(REC.REMOVE, { ids: removed.slice(i, i + 10_000) }).done;
+    }
+    for (const id of removed) this.emit('removed', { jobId: id });
+    return { removed, done };
+  }
+
+  /** On open: attempts the previous owner left active have no valid lease now (starts.ts). */
+  #settleOrphans(orphans: JobMeta[], claimed: Set<string>): void {
+    for (const job of orphans) {
+      if (this.#closed || job.state !== 'active') continue;
+      const ticket = job.ticket;
+      this.settleOrphan(job, ticket !== undefined && claimed.has(ticket), 'job stalled: the process running it stopped before it finished');
+    }
+  }
+
+  /** DeadLetterSink (dead-letter.ts): adds a dead letter moved here, unless its id exists; resolves once durable. */
+  appendDeadLetter(ev: AddEvent): Promise<unknown> {
+    if (this.table.jobs.has(ev.id)) return Promise.resolve();
+    const { job, done } = this.record(REC.ADD, ev, encodeAdd(ev, JSON.stringify(ev.d)));
+    if (job) this.jobAdded(job);
+    return done;
+  }
+
+  // ---- workers
+
+  attach(port: WorkerPort): void {
+    this.desk.attach(port);
+  }
+
+  detach(port: WorkerPort): void {
+    this.desk.detach(port);
+  }
+
+  // ---- checkpoints, compaction (maintenance.ts) and closing
+
+  /** Reclaims the log space of deleted jobs now, then checkpoints (maintenance.ts). */
+  compact(): Promise<CompactionResult | undefined> {
+    return this.#maint.compact();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#schedule.stop();
+    this.desk.close();
+    await this.#deadLetters.close();
+    await this.#maint.close();
+    this.#closed = true;
+    await this.#log.close();
+  }
+}
+
+/** How long the owner appends nothing on its own after a failed write was cut back (#refold). */
+const COOL_MS = 1_000;
+
+export type { Outcome, StartTally, WorkerPort, StoredJobOpts };
