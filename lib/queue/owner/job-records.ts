@@ -32,6 +32,7 @@ export async function loadRecord(owner: Owner, meta: JobMeta): Promise<JobRecord
     return undefined;
   };
   const add = await owner.reads.readAdd(meta).catch(damaged('data'));
+  const fields = jobFields(meta); // as the table has them once the data is read, as Job.load took them
   let stacktrace: string[] = [];
   let origin: JobRecord['origin'];
   if (add?.dl) {
@@ -47,7 +48,7 @@ export async function loadRecord(owner: Owner, meta: JobMeta): Promise<JobRecord
     const fail = await owner.reads.readEvent<FailEvent>(() => meta.failPtr!).catch(damaged('failure record'));
     if (fail?.e?.stack) stacktrace = [fail.e.stack];
   }
-  return { ...jobFields(meta), data: add?.d, returnvalue, stacktrace, origin, unreadable };
+  return { ...fields, data: add?.d, returnvalue, stacktrace, origin, unreadable };
 }
 
 export async function getJob(owner: Owner, id: string): Promise<JobRecord | undefined> {
