@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SpoolError } from '../../lib/index.js';
-import { resolveQueueOptions } from '../../lib/queue/options.js';
+import { NO_JOB_OPTS, resolveQueueOptions } from '../../lib/queue/options.js';
+import type { AddEvent } from '../../lib/store/events.js';
 import { COMMANDS } from '../../lib/queue/owner/commands.js';
 import { acquireOwner, releaseOwner } from '../../lib/queue/owner/registry.js';
 import { FAST, SAFETY, deferred, setup } from '../helpers/queue.js';
@@ -79,5 +80,23 @@ describe('owner commands', () => {
     assert.equal(await COMMANDS.remove(owner, 'nope'), false);
     assert.equal(s.records('q'), records, 'a refused command writes nothing');
     finish.resolve('ok');
+  });
+
+  it('add a dead letter once, however often its move is repeated', SAFETY, async (t) => {
+    const s = setup(t);
+    const queue = s.queue('dlq');
+    await queue.waitUntilReady();
+    const { key, owner: ownerP } = acquireOwner('dlq', resolveQueueOptions({ dir: s.dir, ...FAST }));
+    const owner = await ownerP;
+    t.after(() => releaseOwner(key));
+    const ev: AddEvent = { id: 'src:7', n: 'mail', o: NO_JOB_OPTS, ts: 1, dl: { q: 'src', id: '7', a: 3, e: { name: 'Error', message: 'boom' } }, d: { to: 'x' } };
+    const before = s.records('dlq');
+    await COMMANDS.addDeadLetter(owner, ev);
+    await COMMANDS.addDeadLetter(owner, ev);
+    assert.equal(s.records('dlq'), before + 1, 'one ADD');
+    const job = await queue.getJob('src:7');
+    assert.deepEqual(job?.data, { to: 'x' });
+    assert.deepEqual(job?.origin, { queue: 'src', jobId: '7' });
+    assert.equal(await queue.count(), 1);
   });
 });

@@ -269,6 +269,17 @@ async function retryJob(owner: Owner, id: string): Promise<void> {
   await done;
 }
 
+/**
+ * A dead letter moved here from another queue (dead-letter.ts): added unless a job with its id exists (a repeated
+ * move adds nothing); resolves once durable. `ev` is the ADD the moving owner made, with its origin (`dl`).
+ */
+async function addDeadLetter(owner: Owner, ev: AddEvent): Promise<void> {
+  if (owner.table.jobs.has(ev.id)) return;
+  const { job, done } = owner.record(REC.ADD, ev, encodeAdd(ev, JSON.stringify(ev.d)));
+  if (job) owner.jobAdded(job);
+  await done;
+}
+
 // ---- workers' reports (owner.ts: outcomes; starts.ts)
 
 function finish(owner: Owner, ticket: string, id: string, attempt: number, outcome: Outcome): Promise<unknown> | undefined {
@@ -288,6 +299,7 @@ function started(owner: Owner, tally: StartTally): void {
 export const COMMANDS = {
   addOne,
   add,
+  addDeadLetter,
   getJob,
   getJobs,
   getJobCounts,

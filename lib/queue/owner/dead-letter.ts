@@ -9,8 +9,8 @@
  * beside its copy there. A job retried or removed here while the move waited is left alone.
  *
  * The dead-letter queue's owner is reached through the process's registry (registry.ts hands in an OwnerSource),
- * and appended to through DeadLetterSink (Owner.appendDeadLetter): this module imports neither the owner nor any
- * facade.
+ * and appended to through DeadLetterSink: its addDeadLetter command (commands.ts), one request like any other.
+ * This module imports neither the owner nor any facade.
  */
 import { SpoolError } from '../../errors.js';
 import type { AddEvent, FailEvent, WireError } from '../../store/events.js';

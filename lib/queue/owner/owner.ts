@@ -31,7 +31,7 @@ import { SpoolError } from '../../errors.js';
 import { Log } from '../../log/log.js';
 import type { RecordPointer } from '../../log/writer.js';
 import type { Payload } from '../../codec/record-codec.js';
-import { REC, encodeAdd, encodeEvent, type AddEvent, type StoredJobOpts } from '../../store/events.js';
+import { REC, encodeEvent, type StoredJobOpts } from '../../store/events.js';
 import { type JobTable, type JobMeta } from '../../store/job-table.js';
 import type { CompactionResult } from '../../log/compactor.js';
 import { TicketDesk } from './desk.js';
@@ -301,14 +301,6 @@ export class Owner extends EventEmitter<OwnerEvents> {
       const ticket = job.ticket;
       this.settleOrphan(job, ticket !== undefined && claimed.has(ticket), 'job stalled: the process running it stopped before it finished');
     }
-  }
-
-  /** DeadLetterSink (dead-letter.ts): adds a dead letter moved here, unless its id exists; resolves once durable. */
-  appendDeadLetter(ev: AddEvent): Promise<unknown> {
-    if (this.table.jobs.has(ev.id)) return Promise.resolve();
-    const { job, done } = this.record(REC.ADD, ev, encodeAdd(ev, JSON.stringify(ev.d)));
-    if (job) this.jobAdded(job);
-    return done;
   }
 
   // ---- workers

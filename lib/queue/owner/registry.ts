@@ -19,7 +19,8 @@ import { keySpecs, type EncryptionOptions } from '../../codec/keyring.js';
 import { resolveLogOptions } from '../../log/log.js';
 import { Owner } from './owner.js';
 import { LocalBackend } from './local-backend.js';
-import type { OwnerSource } from './dead-letter.js';
+import type { DeadLetterSink, OwnerSource } from './dead-letter.js';
+import { COMMANDS } from './commands.js';
 import type { ResolvedQueueOptions } from '../options.js';
 
 interface Entry {
@@ -74,9 +75,17 @@ export function acquireBackend(name: string, opts: ResolvedQueueOptions): { key:
 
 /** How an owner reaches the owner of its dead-letter queue (dead-letter.ts): joined here, as it is open. */
 const DEAD_LETTER_OWNERS: OwnerSource = {
-  acquire: (name, opts) => acquireOwner(name, opts, true),
+  acquire: (name, opts) => {
+    const { key, owner } = acquireOwner(name, opts, true);
+    return { key, owner: owner.then(deadLetterSink) };
+  },
   release: (key) => releaseOwner(key),
 };
+
+/** A dead-letter queue's owner as the move reaches it: its addDeadLetter command (commands.ts). */
+function deadLetterSink(owner: Owner): DeadLetterSink {
+  return { opts: owner.opts, appendDeadLetter: (ev) => COMMANDS.addDeadLetter(owner, ev) };
+}
 
 export async function releaseOwner(handle: string): Promise<void> {
   const at = handle.lastIndexOf(SEP);
