@@ -72,7 +72,7 @@ export interface AddBulkReply {
 }
 
 /** The queue-level events (OwnerEvents in owner/owner.ts): one argument each, `{ jobId, … }`. */
-export interface QueueEvents {
+export interface OwnerEventMap {
   waiting: [{ jobId: string }];
   delayed: [{ jobId: string; delay: number }];
   active: [{ jobId: string }];
@@ -87,12 +87,12 @@ export interface QueueEvents {
   error: [Error];
 }
 
-export type QueueEventName = keyof QueueEvents;
+export type OwnerEventName = keyof OwnerEventMap;
 
 /** The owner's queue-level events, as a Queue forwards them and a Worker listens to some. */
 export interface EventSource {
-  on<E extends QueueEventName>(event: E, listener: (...args: QueueEvents[E]) => void): void;
-  off<E extends QueueEventName>(event: E, listener: (...args: QueueEvents[E]) => void): void;
+  on<E extends OwnerEventName>(event: E, listener: (...args: OwnerEventMap[E]) => void): void;
+  off<E extends OwnerEventName>(event: E, listener: (...args: OwnerEventMap[E]) => void): void;
 }
 
 /** What a Job uses. */

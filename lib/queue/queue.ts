@@ -12,13 +12,13 @@ import { SpoolError, invalidArg } from '../errors.js';
 import { JOB_STATES, type JobState } from '../store/job-table.js';
 import { Job } from './job.js';
 import { resolveDefaultJobOptions, resolveJobOptions, resolveQueueOptions, validateQueueName, type JobDefaults, type JobsOptions, type QueueOptions, type ResolvedQueueOptions } from './options.js';
-import type { AddRequest, JobFields, JobRecord, JobType, QueueBackend, QueueEvents as OwnerEvents } from './backend.js';
+import type { AddRequest, JobFields, JobRecord, JobType, QueueBackend, OwnerEventMap as OwnerEvents } from './backend.js';
 import { acquireBackend, releaseOwner } from './owner/registry.js';
 
 export type { JobType };
 
 /**
- * A Queue's events and their arguments: the owner's events (QueueEvents, backend.ts), forwarded as they are, with
+ * A Queue's events and their arguments: the owner's events (OwnerEventMap, backend.ts), forwarded as they are, with
  * the job's result typed as the Queue's ResultType. Each job event has one argument, `{ jobId, … }`.
  */
 export type QueueEventMap<ResultType = unknown> = {

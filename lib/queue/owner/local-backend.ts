@@ -12,7 +12,7 @@ import type { JobMeta } from '../../store/job-table.js';
 import type { Clock } from '../clock.js';
 import type { TicketJob } from '../tickets.js';
 import type {
-  AddBulkReply, AddRequest, JobFields, JobRecord, JobType, Outcome, PublicJobState, QueueBackend, QueueEventName, QueueEvents,
+  AddBulkReply, AddRequest, JobFields, JobRecord, JobType, Outcome, PublicJobState, QueueBackend, OwnerEventName, OwnerEventMap,
   StartTally, WorkerBackend, WorkerPort,
 } from '../backend.js';
 import type { JobState } from '../../store/job-table.js';
@@ -96,11 +96,11 @@ export class LocalBackend implements QueueBackend, WorkerBackend {
     return C.compact(this.#owner);
   }
 
-  on<E extends QueueEventName>(event: E, listener: (...args: QueueEvents[E]) => void): void {
+  on<E extends OwnerEventName>(event: E, listener: (...args: OwnerEventMap[E]) => void): void {
     this.#owner.on(event, listener as never);
   }
 
-  off<E extends QueueEventName>(event: E, listener: (...args: QueueEvents[E]) => void): void {
+  off<E extends OwnerEventName>(event: E, listener: (...args: OwnerEventMap[E]) => void): void {
     this.#owner.off(event, listener as never);
   }
 

@@ -14,7 +14,7 @@ import type { Payload } from '../../codec/record-codec.js';
 import type { RecordPointer } from '../../log/writer.js';
 import type { Clock } from '../clock.js';
 import type { ResolvedQueueOptions } from '../options.js';
-import type { Outcome, QueueEvents } from '../backend.js';
+import type { Outcome, OwnerEventMap } from '../backend.js';
 
 /** What outcomes use of their owner (owner.ts). */
 export interface OutcomeHost {
@@ -26,8 +26,8 @@ export interface OutcomeHost {
   recordUntracked(type: number, event: object, payload?: Payload): JobMeta | undefined;
   /** One promise for every record appended so far in this batch (Log.whenAppendedDurable). */
   whenAppendedDurable(): Promise<unknown>;
-  heard(event: keyof QueueEvents): boolean;
-  emit<K extends keyof QueueEvents>(event: K, ...args: QueueEvents[K]): boolean;
+  heard(event: keyof OwnerEventMap): boolean;
+  emit<K extends keyof OwnerEventMap>(event: K, ...args: OwnerEventMap[K]): boolean;
   stall(job: JobMeta, why?: string): Promise<unknown>;
   release(ticket: string, id: string, attempt: number, why?: string): Promise<unknown> | undefined;
   /** A job became ready (scheduler.ts). */

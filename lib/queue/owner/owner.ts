@@ -35,7 +35,7 @@ import { REC, encodeEvent, type StoredJobOpts } from '../../store/events.js';
 import { type JobTable, type JobMeta } from '../../store/job-table.js';
 import type { CompactionResult } from '../../log/compactor.js';
 import { TicketDesk } from './desk.js';
-import type { Outcome, QueueEvents, StartTally, WorkerPort } from '../backend.js';
+import type { Outcome, OwnerEventMap, StartTally, WorkerPort } from '../backend.js';
 import { foldLog, type DamagedJob } from '../fold.js';
 import type { ResolvedQueueOptions } from '../options.js';
 import { DeadLetters, type OwnerSource } from './dead-letter.js';
@@ -47,7 +47,7 @@ import { Maintenance } from './maintenance.js';
 import { StartLog } from './starts.js';
 
 /** The queue-level events (backend.ts), emitted by the owner to every Queue and Worker here. */
-export type OwnerEvents = QueueEvents;
+export type OwnerEvents = OwnerEventMap;
 
 export class Owner extends EventEmitter<OwnerEvents> {
   readonly name: string;

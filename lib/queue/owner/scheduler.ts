@@ -10,7 +10,7 @@
 import type { JobMeta, JobTable } from '../../store/job-table.js';
 import type { Clock, ClockTimer } from '../clock.js';
 import type { ResolvedQueueOptions } from '../options.js';
-import type { QueueEvents } from '../backend.js';
+import type { OwnerEventMap } from '../backend.js';
 
 /** What the scheduler uses of its owner (owner.ts). */
 export interface ScheduleHost {
@@ -20,8 +20,8 @@ export interface ScheduleHost {
   readonly opts: ResolvedQueueOptions;
   readonly table: JobTable;
   readonly desk: { dispatch(): void; checkLeases(now: number): void };
-  heard(event: keyof QueueEvents): boolean;
-  emit<K extends keyof QueueEvents>(event: K, ...args: QueueEvents[K]): boolean;
+  heard(event: keyof OwnerEventMap): boolean;
+  emit<K extends keyof OwnerEventMap>(event: K, ...args: OwnerEventMap[K]): boolean;
   removeJobs(ids: string[]): unknown;
 }
 
