@@ -23,6 +23,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import lockfile from 'proper-lockfile';
 import { SpoolError, ioError } from '../errors.js';
+import { DIR_MODE, FILE_MODE } from './fs.js';
 
 export const OWNER_LOCK = 'owner';
 const PID_FILE = 'pid';
@@ -54,7 +55,7 @@ export async function takeOwnerLock(dir: string, opts: OwnerLockOptions): Promis
         // proper-lockfile checks at each refresh that the directory's mtime is the one it set; adding a file
         // changes it, so put the mtime back (ms precision, as proper-lockfile compares).
         const { atime, mtime } = nodeFs.statSync(lockPath);
-        nodeFs.writeFileSync(path.join(lockPath, PID_FILE), String(process.pid));
+        nodeFs.writeFileSync(path.join(lockPath, PID_FILE), String(process.pid), { mode: FILE_MODE });
         nodeFs.utimesSync(lockPath, atime, mtime);
       } catch (err) {
         await release().catch(() => undefined);
@@ -98,6 +99,8 @@ export function liveOwnerPid(dir: string): number | undefined {
 /** node:fs for proper-lockfile, but rmdir also removes the pid file we put inside the lock directory. */
 const lockFs = {
   ...nodeFs,
+  // The lock directory is private like the rest of the queue's (fs.ts): proper-lockfile would make it 0777 & ~umask.
+  mkdir: (p: string, cb: (err: NodeJS.ErrnoException | null) => void) => nodeFs.mkdir(p, { mode: DIR_MODE }, (err) => cb(err)),
   rmdir: (p: string, cb: (err: NodeJS.ErrnoException | null) => void) =>
     nodeFs.rm(p, { recursive: true }, (err) => cb(err)),
   rmdirSync: (p: string) => nodeFs.rmSync(p, { recursive: true }),
