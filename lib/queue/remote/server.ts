@@ -277,6 +277,7 @@ export class ServerConnection {
     let replies: ReadonlyArray<unknown>;
     try {
       replies = this.#handle({ connection: this, seqs, requests });
+      if (!Array.isArray(replies)) throw new TypeError('the request handler returned no array of replies');
     } catch (err) {
       const wire = errorToWire(err);
       for (const seq of seqs) this.#outbox.push(-seq, wire);

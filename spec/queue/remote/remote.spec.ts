@@ -138,6 +138,13 @@ describe('owner socket: requests and replies', () => {
     assert.deepEqual(seen, [['reply', 1, 3], ['reply', 2, 3]]);
   });
 
+  it('fails the batch of a handler that returns no array, and keeps the connection', async (t) => {
+    const { server } = await serve(t, { handle: ({ requests }) => (requests[0] === 'odd' ? (undefined as unknown as unknown[]) : requests) });
+    const client = await connect(t, server);
+    await assert.rejects(client.request('odd'), TypeError);
+    assert.equal(await client.request('fine'), 'fine');
+  });
+
   it('numbers requests 1, 2, … per client and hands the handler the key parts', async (t) => {
     const keys: string[] = [];
     const { server } = await serve(t, {
@@ -231,6 +238,23 @@ describe('owner socket: bad peers', () => {
 });
 
 describe('owner socket: permissions', () => {
+  it('listens under the temp dir for a queue whose socket path would pass the OS limit, and a client reaches it', async (t) => {
+    let dir = tempDir(t);
+    while (Buffer.byteLength(dir) < 120) dir = path.join(dir, 'a-rather-long-directory-name');
+    fs.mkdirSync(dir, { recursive: true });
+    const server = await RemoteServer.listenFor(dir, { queue: 'q', epoch: 4, handle: double });
+    t.after(() => server.close(100));
+    assert.ok(!server.address.startsWith(dir), server.address);
+    assert.ok(Buffer.byteLength(server.address) <= 107);
+    assert.equal(fs.statSync(server.address).mode & 0o777, 0o600);
+    assert.equal(fs.statSync(path.dirname(server.address)).mode & 0o777, 0o700);
+    const client = await RemoteClient.connect({ address: server.address, queue: 'q', epoch: 4 });
+    assert.equal(await client.request(5), 10);
+    await client.close();
+    await server.close();
+    assert.equal(fs.existsSync(path.dirname(server.address)), false, 'the temp socket directory goes with the server');
+  });
+
   it('makes the socket file 0600 in a 0700 directory', async (t) => {
     const { server } = await serve(t);
     assert.equal(fs.statSync(server.address).mode & 0o777, 0o600);
