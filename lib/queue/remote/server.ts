@@ -23,6 +23,7 @@
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as path from 'node:path';
 import { SpoolError, ioError } from '../../errors.js';
 import { prepareSocketPath, removeSocketFile, removeStaleSocket, sweepStaleSockets } from './address.js';
 import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES } from './frame.js';
@@ -80,6 +81,7 @@ export class RemoteServer {
   static async listen(opts: RemoteServerOptions): Promise<RemoteServer> {
     const posix = !opts.address.startsWith('\\\\');
     if (posix) {
+      assertPrivateDir(path.dirname(opts.address));
       await removeStaleSocket(opts.address);
       await sweepStaleSockets(opts.address);
     }
@@ -348,5 +350,19 @@ export class ServerConnection {
     this.#closed = true;
     this.#outbox.close();
     this.#server.forget(this);
+  }
+}
+
+/** The "no window" of the header rests on this: nobody but us may enter the socket's directory before the chmod. */
+function assertPrivateDir(dir: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(dir);
+  } catch (err) {
+    throw ioError(`stat the socket directory ${dir}`, err);
+  }
+  const uid = typeof process.getuid === 'function' ? process.getuid() : st.uid;
+  if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o077) !== 0) {
+    throw new SpoolError('ERR_INVALID_ARG', `the owner socket's directory ${dir} must be this user's and private (0700); use prepareSocketPath()`);
   }
 }

@@ -261,6 +261,14 @@ describe('owner socket: permissions', () => {
     assert.equal(fs.statSync(path.dirname(server.address)).mode & 0o777, 0o700);
   });
 
+  it('refuses to listen in a directory others may enter (ERR_INVALID_ARG), before any socket exists', async (t) => {
+    const dir = tempDir(t);
+    fs.chmodSync(dir, 0o755);
+    const address = path.join(dir, 'owner-1.sock');
+    await assert.rejects(RemoteServer.listen({ address, queue: 'q', epoch: 1, handle: double }), { code: 'ERR_INVALID_ARG' });
+    assert.equal(fs.existsSync(address), false);
+  });
+
   const root = process.getuid?.() === 0;
   // As root we can act as another user (nobody, 65534) for real; as anyone else we cannot, and test the modes only.
   it('keeps another user out: by the socket mode, and by the directory mode', { skip: !root && 'not root: cannot connect as another user' }, async (t) => {
