@@ -75,7 +75,7 @@ async function main(): Promise<void> {
   const header = printHeader({
     title: 'remote-roundtrip: requests over the owner socket between two processes',
     question: 'Requests/s with 1,000 in flight, and p50/p99 of one request at a time, client and server in two processes, beside a raw socket echo.',
-    dir,
+    dir: path.dirname(dir),
     facts: [
       ['transport', `Unix domain socket in the temp dir; server in a child process (${process.platform === 'win32' ? 'named pipe' : 'AF_UNIX'})`],
       ['request', `${Buffer.byteLength(JSON.stringify(BODY))} B of JSON body (a frame of ${frame.length} B for one request); reply: the seq`],
