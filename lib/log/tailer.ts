@@ -11,8 +11,21 @@
  *   - A segment deleted by compaction under it is skipped (it held nothing live). One rewritten under it (its
  *     header names a new generation) is read again from its first record, skipping the seqs already delivered.
  *   - Fencing is the same as for a full scan (log-scan.ts).
+ *   - A new owner (after a crash or a failover) cuts the old head's torn tail, then starts a new head segment:
+ *     the old head is followed to its (new) end before the new one is read, as for any sealed segment. Recovery
+ *     truncates before it creates the new head, so a listing that shows the new head was taken after the cut.
+ *
+ * Start. `from` starts at a position (the index file's: log/checkpoint-store.ts) instead of the first segment:
+ * its segment is read from its offset, unless its generation has changed since (compaction rewrote it), when it
+ * is read from its first record with the seqs before the position skipped.
+ *
+ * Waking. Besides the timer, `watch` wakes it as soon as the log directory changes (fs.watch: inotify on Linux,
+ * which reports writes to the files in it), so that a record is read within a turn of the event loop of its
+ * write; the timer stays as the fallback where watching is not supported or misses a change.
  */
+import { watch as watchDir, type FSWatcher } from 'node:fs';
 import * as path from 'node:path';
+import type { LogPosition } from '../format/checkpoint.js';
 import { SpoolError } from '../errors.js';
 import type { RecordCodec } from '../codec/record-codec.js';
 import { LOG_DIR } from '../format/names.js';
@@ -27,7 +40,11 @@ export interface TailOptions {
   codec?: RecordCodec;
   /** Deliver records with seq ≥ fromSeq. Default 1 (everything). */
   fromSeq?: number;
+  /** Start at this position (header: Start); fromSeq still applies. */
+  from?: { position: LogPosition; generation: number | undefined; epoch: number };
   intervalMs?: number;
+  /** Also poll as soon as the log directory changes (header: Waking). Default false. */
+  watch?: boolean;
   onEntry: (entry: LogEntry) => void;
   onDamage?: (range: DamagedRange) => void;
   onError?: (err: Error) => void;
@@ -43,12 +60,12 @@ export function tailLog(dir: string, opts: TailOptions): Tailer {
   const fs = opts.fs ?? nodeFs;
   const logDir = path.join(dir, LOG_DIR);
   const fromSeq = opts.fromSeq ?? 1;
-  let segmentId: number | undefined;
-  let offset = SEGMENT_HEADER_BYTES;
+  let segmentId: number | undefined = opts.from?.position.segmentId;
+  let offset = opts.from?.position.offset ?? SEGMENT_HEADER_BYTES;
   /** Generation of `segmentId` when last read; undefined until its header could be read. */
-  let generation: number | undefined;
-  let lastSeq = 0;
-  let maxEpoch = 0;
+  let generation: number | undefined = opts.from?.generation;
+  let lastSeq = opts.from ? opts.from.position.nextSeq - 1 : 0;
+  let maxEpoch = opts.from?.epoch ?? 0;
   let closed = false;
 
   const poll = (): number => {
@@ -114,21 +131,44 @@ export function tailLog(dir: string, opts: TailOptions): Tailer {
     }
   };
 
-  const timer = setInterval(() => {
+  const tick = (): void => {
     if (closed) return;
     try {
       poll();
     } catch (err) {
       opts.onError?.(err as Error);
     }
-  }, opts.intervalMs ?? 50);
+  };
+  const timer = setInterval(tick, opts.intervalMs ?? 50);
   timer.unref();
+
+  // Changes come in bursts (a write, then preallocation, a roll…): one poll per turn of the event loop.
+  let woken = false;
+  const wake = (): void => {
+    if (woken || closed) return;
+    woken = true;
+    setImmediate(() => {
+      woken = false;
+      tick();
+    });
+  };
+  let watcher: FSWatcher | undefined;
+  if (opts.watch) {
+    try {
+      watcher = watchDir(logDir, { persistent: false }, wake);
+      // A watch that fails later (the directory removed, a platform limit) leaves the timer in charge.
+      watcher.on('error', () => watcher?.close());
+    } catch {
+      watcher = undefined; // no watching here (a missing directory, an unsupported platform): the timer polls
+    }
+  }
 
   return {
     poll,
     close: () => {
       closed = true;
       clearInterval(timer);
+      watcher?.close();
     },
   };
 }
