@@ -19,6 +19,15 @@
  * its segment is read from its offset, unless its generation has changed since (compaction rewrote it), when it
  * is read from its first record with the seqs before the position skipped.
  *
+ * The head's window. The live head of an fsync-mode owner ends in up to a MiB of preallocated zeros (writer.ts,
+ * Preallocation), and a scan that meets a tail looks through the rest of the file for a record after it. Read
+ * whole at every wake, that is a MiB per record when records come one at a time. So the head (and only the head)
+ * is read HEAD_WINDOW_BYTES at a time: the next window while records fill the one before, and the rest of the
+ * file only when a record straddles a window's edge or something other than zeros ends it (a record being
+ * written, or damage, which is then judged as in a full read). Zeros end the reading: in a live head, data only
+ * ever follows data. (A hole of zeros with records after it, which only damage makes, is therefore reported once
+ * the head is sealed, not while it is the head.)
+ *
  * Waking. Besides the timer, `watch` wakes it as soon as the log directory changes (fs.watch: inotify on Linux,
  * which reports writes to the files in it), so that a record is read within a turn of the event loop of its
  * write; the timer stays as the fallback where watching is not supported or misses a change.
@@ -33,7 +42,10 @@ import { SEGMENT_HEADER_BYTES } from '../format/segment-header.js';
 import { closeQuietly, nodeFs, openOrThrow, type Fs } from './fs.js';
 import { toEntry, type LogEntry } from './log-scan.js';
 import { listSegmentIds, readSegmentHeader, segmentPath } from './segment-files.js';
-import { scanSegment, type DamagedRange } from './segment-scanner.js';
+import { scanSegment, type DamagedRange, type ScannedRecord } from './segment-scanner.js';
+
+/** How much of the head one read takes (header: The head's window). */
+const HEAD_WINDOW_BYTES = 64 * 1024;
 
 export interface TailOptions {
   fs?: Fs;
@@ -101,21 +113,28 @@ export function tailLog(dir: string, opts: TailOptions): Tailer {
           if (!(err instanceof SpoolError) || err.code === 'ERR_IO') throw err;
         }
         if (rescan) offset = SEGMENT_HEADER_BYTES;
-        const scan = scanSegment(fs, fd, {
-          segmentId,
-          from: offset,
-          afterSeq: rescan ? segmentId - 1 : lastSeq,
-          beforeSeq: nextId,
-          onRecord: (r) => {
-            if (r.header.seq <= lastSeq) return;
-            lastSeq = r.header.seq;
-            if (r.header.epoch < maxEpoch) return;
-            maxEpoch = r.header.epoch;
-            if (r.header.seq < fromSeq) return;
-            delivered++;
-            opts.onEntry(toEntry(r, opts.codec));
-          },
-        });
+        const onRecord = (r: ScannedRecord): void => {
+          if (r.header.seq <= lastSeq) return;
+          lastSeq = r.header.seq;
+          if (r.header.epoch < maxEpoch) return;
+          maxEpoch = r.header.epoch;
+          if (r.header.seq < fromSeq) return;
+          delivered++;
+          opts.onEntry(toEntry(r, opts.codec));
+        };
+        const size = fs.fstatSync(fd).size;
+        let afterSeq = rescan ? segmentId - 1 : lastSeq;
+        let scan = scanSegment(fs, fd, { segmentId, from: offset, afterSeq, beforeSeq: nextId, onRecord, fileSize: nextId === undefined ? Math.min(size, offset + HEAD_WINDOW_BYTES) : size });
+        // The head is read a window at a time (header: The head's window): on to the next window while records
+        // fill this one; to the real end of the file when one straddles its edge (or damage might lie past it).
+        while (nextId === undefined && scan.fileSize < size && scan.tail !== 'zero') {
+          afterSeq = scan.lastSeq;
+          const from = scan.end;
+          const bound = scan.tail === 'clean' ? Math.min(size, from + HEAD_WINDOW_BYTES) : size;
+          const damage = scan.damage;
+          scan = scanSegment(fs, fd, { segmentId, from, afterSeq, onRecord, fileSize: bound });
+          scan.damage.unshift(...damage);
+        }
         for (const d of scan.damage) opts.onDamage?.(d);
         offset = scan.end;
         if (nextId === undefined) return delivered;
