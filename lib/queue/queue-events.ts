@@ -15,8 +15,9 @@
  * Ids. Every event carries an id, BullMQ's second listener argument (drained's only one): `<seq>-<n>`, the seq of
  * the record it was derived from and its place among that record's events (Redis stream ids have this shape).
  * Ids grow in log order; the same log gives the same events with the same ids to every reader. `lastEventId`
- * resumes after one: '$' (the default, as BullMQ) only events of records appended after the reader started (all
- * of them when the queue did not exist yet); '0' everything from the first record; '<seq>-<n>' the events after
+ * resumes after one: '$' (the default, as BullMQ) only events of records appended after the reader started, that
+ * is by the time waitUntilReady() resolves (await it before adding, as with BullMQ), or all of them when the queue
+ * did not exist yet when the constructor looked (it looks once synchronously); '0' everything from the first record; '<seq>-<n>' the events after
  * that one; '<seq>' those of records after seq. Resuming folds from the index when its position is at or
  * before the id, from the first record otherwise; in one corner the two folds differ (a delayed job that the
  * owner's clock had promoted before it wrote the index, and that no timed record promoted since, has no

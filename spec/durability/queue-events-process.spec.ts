@@ -64,8 +64,10 @@ describe('QueueEvents in another process', () => {
   it('sees every completed job of a run exactly once, in log order', { timeout: 60_000 }, async (t) => {
     const dir = tempDir(t);
     const jobs = 300;
-    // Started before the queue exists: it waits for it, then reads it from its first record.
+    // Started before the queue exists (lastEventId '$', the default): it waits for it, then reads it from its first
+    // record, since everything in it was appended after the reader started.
     const events = startChild(t, printer, [dir]);
+    await until(() => events.lines.includes('started'), `the printer has started (stderr: ${events.stderr()})`, BOUND_MS);
     const run = startChild(t, owner, [dir, String(jobs)]);
     assert.equal(await run.exited, 0, run.stderr());
     const completed = (): string[] => events.lines.filter((l) => l.split(' ')[1] === 'completed');
@@ -100,7 +102,7 @@ describe('QueueEvents in another process', () => {
     const expected = await fromStart(dir);
     // What the new owners settled: jobs started by a killed one stalled, claimed and unstarted ones released.
     assert.ok(expected.some((l) => / stalled \S+ -$| waiting \S+ active$/.test(l)), "the kills left active jobs to settle");
-    const seen = (): string[] => events.lines.filter((l) => l !== 'ready');
+    const seen = (): string[] => events.lines.filter((l) => l !== 'ready' && l !== 'started');
     await until(() => seen().length >= expected.length, `the printer has caught up (${seen().length} of ${expected.length})`, BOUND_MS);
     const printed = seen();
     assert.deepEqual(printed, expected);

@@ -1,7 +1,8 @@
 /**
  * Child process for queue-events-process.spec.ts: a QueueEvents on queue 'q' that prints every event it gets as
  * one line `<id> <event> <jobId or -> <detail>` (detail: completed's returnvalue, failed's reason, else prev or '-'),
- * written synchronously to fd 1 so that a line the parent reads was emitted. Prints `ready` once reading has begun.
+ * written synchronously to fd 1 so that a line the parent reads was emitted. Prints `started` once it has looked
+ * for the queue, `ready` once reading has begun.
  * It only reads: it never opens a Queue or a Worker.
  *
  * argv: <dir> [lastEventId]
@@ -21,5 +22,8 @@ for (const event of NAMES) {
   });
 }
 qe.on('error', (err) => fs.writeSync(2, `error ${err.message}\n`));
+// The constructor has looked for the queue once already (synchronously): from here on, a queue created is one
+// that did not exist when it started, which it reads from its first record.
+fs.writeSync(1, 'started\n');
 await qe.waitUntilReady();
 fs.writeSync(1, 'ready\n');
