@@ -11,8 +11,30 @@
  *   - A segment deleted by compaction under it is skipped (it held nothing live). One rewritten under it (its
  *     header names a new generation) is read again from its first record, skipping the seqs already delivered.
  *   - Fencing is the same as for a full scan (log-scan.ts).
+ *   - A new owner (after a crash or a failover) cuts the old head's torn tail, then starts a new head segment:
+ *     the old head is followed to its (new) end before the new one is read, as for any sealed segment. Recovery
+ *     truncates before it creates the new head, so a listing that shows the new head was taken after the cut.
+ *
+ * Start. `from` starts at a position (the index file's: log/checkpoint-store.ts) instead of the first segment:
+ * its segment is read from its offset, unless its generation has changed since (compaction rewrote it), when it
+ * is read from its first record with the seqs before the position skipped.
+ *
+ * The head's window. The live head of an fsync-mode owner ends in up to a MiB of preallocated zeros (writer.ts,
+ * Preallocation), and a scan that meets a tail looks through the rest of the file for a record after it. Read
+ * whole at every wake, that is a MiB per record when records come one at a time. So the head (and only the head)
+ * is read HEAD_WINDOW_BYTES at a time: the next window while records fill the one before, and the rest of the
+ * file only when a record straddles a window's edge or something other than zeros ends it (a record being
+ * written, or damage, which is then judged as in a full read). Zeros end the reading: in a live head, data only
+ * ever follows data. (A hole of zeros with records after it, which only damage makes, is therefore reported once
+ * the head is sealed, not while it is the head.)
+ *
+ * Waking. Besides the timer, `watch` wakes it as soon as the log directory changes (fs.watch: inotify on Linux,
+ * which reports writes to the files in it), so that a record is read within a turn of the event loop of its
+ * write; the timer stays as the fallback where watching is not supported or misses a change.
  */
+import { watch as watchDir, type FSWatcher } from 'node:fs';
 import * as path from 'node:path';
+import type { LogPosition } from '../format/checkpoint.js';
 import { SpoolError } from '../errors.js';
 import type { RecordCodec } from '../codec/record-codec.js';
 import { LOG_DIR } from '../format/names.js';
@@ -20,14 +42,21 @@ import { SEGMENT_HEADER_BYTES } from '../format/segment-header.js';
 import { closeQuietly, nodeFs, openOrThrow, type Fs } from './fs.js';
 import { toEntry, type LogEntry } from './log-scan.js';
 import { listSegmentIds, readSegmentHeader, segmentPath } from './segment-files.js';
-import { scanSegment, type DamagedRange } from './segment-scanner.js';
+import { scanSegment, type DamagedRange, type ScannedRecord } from './segment-scanner.js';
+
+/** How much of the head one read takes (header: The head's window). */
+const HEAD_WINDOW_BYTES = 64 * 1024;
 
 export interface TailOptions {
   fs?: Fs;
   codec?: RecordCodec;
   /** Deliver records with seq ≥ fromSeq. Default 1 (everything). */
   fromSeq?: number;
+  /** Start at this position (header: Start); fromSeq still applies. */
+  from?: { position: LogPosition; generation: number | undefined; epoch: number };
   intervalMs?: number;
+  /** Also poll as soon as the log directory changes (header: Waking). Default false. */
+  watch?: boolean;
   onEntry: (entry: LogEntry) => void;
   onDamage?: (range: DamagedRange) => void;
   onError?: (err: Error) => void;
@@ -43,12 +72,12 @@ export function tailLog(dir: string, opts: TailOptions): Tailer {
   const fs = opts.fs ?? nodeFs;
   const logDir = path.join(dir, LOG_DIR);
   const fromSeq = opts.fromSeq ?? 1;
-  let segmentId: number | undefined;
-  let offset = SEGMENT_HEADER_BYTES;
+  let segmentId: number | undefined = opts.from?.position.segmentId;
+  let offset = opts.from?.position.offset ?? SEGMENT_HEADER_BYTES;
   /** Generation of `segmentId` when last read; undefined until its header could be read. */
-  let generation: number | undefined;
-  let lastSeq = 0;
-  let maxEpoch = 0;
+  let generation: number | undefined = opts.from?.generation;
+  let lastSeq = opts.from ? opts.from.position.nextSeq - 1 : 0;
+  let maxEpoch = opts.from?.epoch ?? 0;
   let closed = false;
 
   const poll = (): number => {
@@ -84,21 +113,28 @@ export function tailLog(dir: string, opts: TailOptions): Tailer {
           if (!(err instanceof SpoolError) || err.code === 'ERR_IO') throw err;
         }
         if (rescan) offset = SEGMENT_HEADER_BYTES;
-        const scan = scanSegment(fs, fd, {
-          segmentId,
-          from: offset,
-          afterSeq: rescan ? segmentId - 1 : lastSeq,
-          beforeSeq: nextId,
-          onRecord: (r) => {
-            if (r.header.seq <= lastSeq) return;
-            lastSeq = r.header.seq;
-            if (r.header.epoch < maxEpoch) return;
-            maxEpoch = r.header.epoch;
-            if (r.header.seq < fromSeq) return;
-            delivered++;
-            opts.onEntry(toEntry(r, opts.codec));
-          },
-        });
+        const onRecord = (r: ScannedRecord): void => {
+          if (r.header.seq <= lastSeq) return;
+          lastSeq = r.header.seq;
+          if (r.header.epoch < maxEpoch) return;
+          maxEpoch = r.header.epoch;
+          if (r.header.seq < fromSeq) return;
+          delivered++;
+          opts.onEntry(toEntry(r, opts.codec));
+        };
+        const size = fs.fstatSync(fd).size;
+        let afterSeq = rescan ? segmentId - 1 : lastSeq;
+        let scan = scanSegment(fs, fd, { segmentId, from: offset, afterSeq, beforeSeq: nextId, onRecord, fileSize: nextId === undefined ? Math.min(size, offset + HEAD_WINDOW_BYTES) : size });
+        // The head is read a window at a time (header: The head's window): on to the next window while records
+        // fill this one; to the real end of the file when one straddles its edge (or damage might lie past it).
+        while (nextId === undefined && scan.fileSize < size && scan.tail !== 'zero') {
+          afterSeq = scan.lastSeq;
+          const from = scan.end;
+          const bound = scan.tail === 'clean' ? Math.min(size, from + HEAD_WINDOW_BYTES) : size;
+          const damage = scan.damage;
+          scan = scanSegment(fs, fd, { segmentId, from, afterSeq, onRecord, fileSize: bound });
+          scan.damage.unshift(...damage);
+        }
         for (const d of scan.damage) opts.onDamage?.(d);
         offset = scan.end;
         if (nextId === undefined) return delivered;
@@ -114,21 +150,44 @@ export function tailLog(dir: string, opts: TailOptions): Tailer {
     }
   };
 
-  const timer = setInterval(() => {
+  const tick = (): void => {
     if (closed) return;
     try {
       poll();
     } catch (err) {
       opts.onError?.(err as Error);
     }
-  }, opts.intervalMs ?? 50);
+  };
+  const timer = setInterval(tick, opts.intervalMs ?? 50);
   timer.unref();
+
+  // Changes come in bursts (a write, then preallocation, a roll…): one poll per turn of the event loop.
+  let woken = false;
+  const wake = (): void => {
+    if (woken || closed) return;
+    woken = true;
+    setImmediate(() => {
+      woken = false;
+      tick();
+    });
+  };
+  let watcher: FSWatcher | undefined;
+  if (opts.watch) {
+    try {
+      watcher = watchDir(logDir, { persistent: false }, wake);
+      // A watch that fails later (the directory removed, a platform limit) leaves the timer in charge.
+      watcher.on('error', () => watcher?.close());
+    } catch {
+      watcher = undefined; // no watching here (a missing directory, an unsupported platform): the timer polls
+    }
+  }
 
   return {
     poll,
     close: () => {
       closed = true;
       clearInterval(timer);
+      watcher?.close();
     },
   };
 }
