@@ -564,6 +564,37 @@ describe('Worker.close', () => {
     assert.equal(after.returnvalue, 'finished');
   });
 
+  it('hands back, uncounted, claimed-ahead jobs still waiting for their START to be written', SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue();
+    const JOBS = 400;
+    const added = await q.addBulk(Array.from({ length: JOBS }, (_, i) => ({ name: 'j', data: { i } })));
+    const ran = new Set<string>();
+    let closing: Promise<void> | undefined;
+    // Concurrency 2, short jobs: the worker claims ahead. Job 200 closes the worker a turn later, from a callback
+    // queued before the writer's next flush: by then its neighbour has ended and the next job waits for its START.
+    const w = s.worker('q', async (job) => {
+      ran.add(job.id);
+      if ((job.data as { i: number }).i === 200) {
+        await new Promise((r) => setImmediate(r));
+        closing = w.close();
+      }
+      return null;
+    }, { concurrency: 2 });
+    await until(() => closing !== undefined, 'job 200 closed the worker');
+    await closing;
+    const counts = await q.getJobCounts();
+    assert.equal(counts.active, 0, `close() left jobs active: ${JSON.stringify(counts)}`);
+    // Every job that never ran is waiting again, nothing counted: close() handed it back (RELEASE), from the inbox
+    // or from its slot, where it waited for its START.
+    for (const j of added) {
+      if (ran.has(j.id)) continue;
+      const job = (await q.getJob(j.id))!;
+      assert.equal(await job.getState(), 'waiting', `job ${j.id} never ran`);
+      assert.equal(job.attemptsMade, 0, `job ${j.id} never ran, yet has attemptsMade ${job.attemptsMade}`);
+    }
+  });
+
   it('stops claiming: a job added after close waits', SAFETY, async (t) => {
     const s = setup(t);
     const q = s.queue();
