@@ -44,11 +44,11 @@
  * claimed-ahead job from the write() of its START on, before its processor runs. So a job that kills the process,
  * or blocks its event loop until it is killed, has its start in the log whatever it does: the next owner stalls it
  * (after maxStalledCount stalls it fails) rather than releasing it to run again, uncounted, forever. Remaining
- * windows, both on the side of counting a start that did not happen: a process that dies between the write() of a
- * START and the microtask that calls the processors (nothing but microtasks runs there), or while a counted job's
- * data is read back, stalls jobs that never ran. A batch cut back takes its STARTs with it: those jobs run as
- * unstarted (the safe side), as do those whose START a closing owner did not write. A log failed for good refuses
- * STARTs and outcomes alike: the jobs waiting run as unstarted, or wait until close() hands them back.
+ * window, on the side of counting a start that did not happen: a process that dies between the write() of a START
+ * and the microtask that calls the processors (nothing but microtasks runs there) stalls jobs that never ran. A
+ * batch cut back takes its STARTs with it: those jobs run as unstarted (the safe side), as do those whose START a
+ * closing owner did not write. A log failed for good refuses STARTs and outcomes alike: the jobs waiting run as
+ * unstarted, or wait until close() hands them back.
  * Power loss may lose the rename of a claim (ticket files are not fsynced) or unsynced STARTs: those jobs are
  * released, which charges nobody for the power cut. A STALL or RELEASE written by an expiry whose ticket file was
  * already recycled but not yet in the log when the process died is decided again by the next owner, which sees no
