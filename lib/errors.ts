@@ -21,7 +21,8 @@ export const ERROR_CODES = {
   ERR_IO: 'ERR_IO',
   /** The log, queue or worker was closed before or during the call. */
   ERR_CLOSED: 'ERR_CLOSED',
-  /** A file begins with a known magic but a format version this build cannot read. */
+  /** A file begins with a known magic but a format version this build cannot read, or a process on the owner's
+   *  socket speaks a protocol version this build does not (the two processes run different spoolq versions). */
   ERR_UNSUPPORTED_VERSION: 'ERR_UNSUPPORTED_VERSION',
   /** A directory that should hold a spoolq log or queue does not, or holds something else. */
   ERR_NOT_A_LOG: 'ERR_NOT_A_LOG',
@@ -49,6 +50,21 @@ export const ERROR_CODES = {
   ERR_OPTIONS_CONFLICT: 'ERR_OPTIONS_CONFLICT',
   /** No processor handles a job of this name (a map of handlers without one for it). */
   ERR_NO_HANDLER: 'ERR_NO_HANDLER',
+  /** A peer on the owner's socket sent bytes that are not the protocol: a frame over the size limit, a frame that
+   *  is not a message, or a message out of place. The connection is closed. */
+  ERR_PROTOCOL: 'ERR_PROTOCOL',
+  /** The process at the owner's socket address serves another queue than the one the client named. */
+  ERR_WRONG_QUEUE: 'ERR_WRONG_QUEUE',
+  /** The owner at the socket address has another epoch than the client expected: one of them is out of date (a
+   *  takeover happened), and the client must find the current owner in the lock again. */
+  ERR_EPOCH_MISMATCH: 'ERR_EPOCH_MISMATCH',
+  /** The owner's socket could not be reached, or its connection was lost and not re-established; the message
+   *  names the pid that holds the queue when the lock says. */
+  ERR_OWNER_UNREACHABLE: 'ERR_OWNER_UNREACHABLE',
+  /** A request to the owner got no reply within its timeout; whether the owner applied it is unknown. */
+  ERR_TIMEOUT: 'ERR_TIMEOUT',
+  /** The owner's socket path is held by a live listener or by a file that is not a socket, which is left alone. */
+  ERR_ADDRESS_IN_USE: 'ERR_ADDRESS_IN_USE',
 } as const;
 
 export type SpoolErrorCode = keyof typeof ERROR_CODES;

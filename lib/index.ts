@@ -4,6 +4,8 @@
 export { SpoolError, ERROR_CODES } from './errors.js';
 export { Queue } from './queue/queue.js';
 export type { JobType, QueueEventMap } from './queue/queue.js';
+export { QueueEvents } from './queue/queue-events.js';
+export type { QueueEventsOptions, QueueEventsEventMap } from './queue/queue-events.js';
 export { Job } from './queue/job.js';
 export type { PublicJobState } from './queue/job.js';
 export type { QueueOptions, JobsOptions, BackoffOptions } from './queue/options.js';

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Job, Queue, Worker, type QueueEventMap, type WorkerEventMap } from '../lib/index.js';
+import { Job, Queue, QueueEvents, Worker, type QueueEventMap, type WorkerEventMap } from '../lib/index.js';
 import { SAFETY, setup, waitFor } from './helpers/queue.js';
 
 interface Data {
@@ -17,6 +17,25 @@ type Result = { sent: number };
 /** true when A and B are the same type. */
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false;
 function same<A, B>(_proof: Equal<A, B>): void {}
+
+/** Never called: compiled for its types. */
+export function queueEventsTypes(qe: QueueEvents<Result>): void {
+  qe.on('completed', ({ jobId, returnvalue, prev }, id) => {
+    same<typeof jobId, string>(true);
+    same<typeof returnvalue, Result>(true);
+    same<typeof prev, 'active'>(true);
+    same<typeof id, string>(true);
+  });
+  qe.on('failed', ({ failedReason }) => same<typeof failedReason, string>(true));
+  qe.on('delayed', ({ delay }) => same<typeof delay, number>(true));
+  qe.on('retries-exhausted', ({ attemptsMade }) => same<typeof attemptsMade, number>(true));
+  qe.on('drained', (id) => same<typeof id, string>(true));
+  qe.on('error', (err) => same<typeof err, Error>(true));
+  // @ts-expect-error a misspelled event name does not compile
+  qe.on('complete', () => undefined);
+  // @ts-expect-error the returnvalue is a Result, not a number
+  qe.on('completed', (_p: { jobId: string; returnvalue: number }) => undefined);
+}
 
 /** Never called: compiled for its types. */
 export function workerEventTypes(w: Worker<Data, Result>): void {

@@ -3,6 +3,9 @@
  * log one that fails the nth write, fsync or rename, or forgets everything not yet fsynced (spec/helpers). The
  * queue's tickets and leases (queue/tickets.ts) go through the same object, so claims and renewals can fail too.
  *
+ * Private by default: a file it creates is 0600 and a directory 0700 (before the umask, which can only take
+ * bits away), whoever calls it. A queue's data, tickets and index are its owner's user's alone.
+ *
  * Almost every call is synchronous on purpose. On a local disk, a write into the page cache or a read that hits
  * it costs a few microseconds, less than a hop through libuv's thread pool. The one call that waits on the
  * device for long, the group commit's fdatasync, is asynchronous so the event loop keeps running (and keeps
@@ -36,8 +39,12 @@ export interface Fs {
   statSync(path: string): { mtimeMs: number };
 }
 
+/** The modes of what the seam creates (header). */
+export const FILE_MODE = 0o600;
+export const DIR_MODE = 0o700;
+
 export const nodeFs: Fs = {
-  openSync: (p, flags, mode) => nodeFsModule.openSync(p, flags, mode),
+  openSync: (p, flags, mode) => nodeFsModule.openSync(p, flags, mode ?? FILE_MODE),
   closeSync: (fd) => nodeFsModule.closeSync(fd),
   readSync: (fd, buf, off, len, pos) => nodeFsModule.readSync(fd, buf, off, len, pos),
   writeSync: (fd, buf, off, len, pos) => nodeFsModule.writeSync(fd, buf, off, len, pos),
@@ -48,7 +55,7 @@ export const nodeFs: Fs = {
   renameSync: (a, b) => nodeFsModule.renameSync(a, b),
   unlinkSync: (p) => nodeFsModule.unlinkSync(p),
   readdirSync: (p) => nodeFsModule.readdirSync(p),
-  mkdirSync: (p, opts) => void nodeFsModule.mkdirSync(p, opts),
+  mkdirSync: (p, opts) => void nodeFsModule.mkdirSync(p, { ...opts, mode: DIR_MODE }),
   existsSync: (p) => nodeFsModule.existsSync(p),
   readFileSync: (p) => nodeFsModule.readFileSync(p),
   utimesSync: (p, atime, mtime) => nodeFsModule.utimesSync(p, atime, mtime),

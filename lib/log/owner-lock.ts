@@ -2,7 +2,7 @@
  * The owner lock: at most one process appends to a queue's log. proper-lockfile makes `<dir>/owner` a directory
  * (mkdir is atomic) and refreshes its mtime every `update` ms; a lock whose mtime is older than `stale` ms is
  * taken over. Beside that, we write our pid into `<dir>/owner/pid`. proper-lockfile removes its lock with rmdir,
- * which refuses a directory that holds a file, so it is handed an fs whose rmdir removes the pid file too.
+ * which refuses a directory that holds a file, so it is handed an fs whose rmdir removes our files too.
  *
  * Why the pid: after kill -9 the dead owner's lock still looks fresh for up to `stale` ms, and an app restarted
  * at once would get ERR_LOCKED. spoolq is single-host, so when the lock is held we read the pid and ask the
@@ -17,15 +17,26 @@
  * if there is still no pid then, its holder is taken as dead and the lock is broken the same way (step 2 then
  * checks that no pid appeared in what we moved). Without this, a kill -9 in that window locked the queue for
  * `stale` ms.
+ *
+ * The address: beside `pid`, `address` tells clients where the owner listens (lib/queue/remote/) and at which
+ * epoch, as JSON `{"epoch":n,"address":"…"}`. The owner knows both only after it has the lock (the epoch comes
+ * from the log it then opens), but creating a file in the lock directory changes the directory's mtime, which
+ * proper-lockfile checks at every refresh, and putting the mtime back later could race a refresh in flight on the
+ * thread pool. So the file is created empty together with `pid` (the same mtime fix-up, before any refresh can
+ * run), and writeOwnerAddress later fills it in place, which leaves the directory's mtime alone. A reader that
+ * finds it empty or half written (it is one small write) sees no address yet: readOwnerAddress returns undefined
+ * unless the whole JSON parses. Both files are 0600.
  */
 import * as nodeFs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import lockfile from 'proper-lockfile';
 import { SpoolError, ioError } from '../errors.js';
+import { DIR_MODE, FILE_MODE } from './fs.js';
 
 export const OWNER_LOCK = 'owner';
 const PID_FILE = 'pid';
+const ADDRESS_FILE = 'address';
 const NO_PID_GRACE_MS = 1_000;
 
 export interface OwnerLockOptions {
@@ -54,7 +65,8 @@ export async function takeOwnerLock(dir: string, opts: OwnerLockOptions): Promis
         // proper-lockfile checks at each refresh that the directory's mtime is the one it set; adding a file
         // changes it, so put the mtime back (ms precision, as proper-lockfile compares).
         const { atime, mtime } = nodeFs.statSync(lockPath);
-        nodeFs.writeFileSync(path.join(lockPath, PID_FILE), String(process.pid));
+        nodeFs.writeFileSync(path.join(lockPath, PID_FILE), String(process.pid), { mode: FILE_MODE });
+        nodeFs.writeFileSync(path.join(lockPath, ADDRESS_FILE), '', { mode: FILE_MODE });
         nodeFs.utimesSync(lockPath, atime, mtime);
       } catch (err) {
         await release().catch(() => undefined);
@@ -95,9 +107,69 @@ export function liveOwnerPid(dir: string): number | undefined {
   return pid !== undefined && isAlive(pid) ? pid : undefined;
 }
 
+/**
+ * The pid named in the owner lock of `dir`, alive or not (undefined: no lock, or no pid in it yet). For error
+ * messages that say which process holds a queue; the answer can change the moment it is read.
+ */
+export function readOwnerPid(dir: string): number | undefined {
+  return readPid(path.join(dir, OWNER_LOCK));
+}
+
+/** Whether a process with this pid runs (kill(pid, 0)); a reused pid makes a dead owner look alive. */
+export function isPidAlive(pid: number): boolean {
+  return isAlive(pid);
+}
+
+export interface OwnerAddress {
+  epoch: number;
+  /** A socket path or a pipe name. */
+  address: string;
+}
+
+/**
+ * Writes where the owner of `dir` listens into its lock (see the header: in place, into the file made with the
+ * lock). Only the holder of the lock calls it. ERR_IO if the lock directory or its address file is gone (the lock
+ * was lost).
+ */
+export function writeOwnerAddress(dir: string, value: OwnerAddress): void {
+  const file = path.join(dir, OWNER_LOCK, ADDRESS_FILE);
+  const bytes = Buffer.from(JSON.stringify({ epoch: value.epoch, address: value.address }));
+  let fd: number | undefined;
+  try {
+    fd = nodeFs.openSync(file, 'r+');
+    nodeFs.writeSync(fd, bytes, 0, bytes.length, 0);
+    nodeFs.ftruncateSync(fd, bytes.length);
+  } catch (err) {
+    throw ioError(`write the owner address into ${file}`, err);
+  } finally {
+    if (fd !== undefined) nodeFs.closeSync(fd);
+  }
+}
+
+/** Where the owner of `dir` listens, or undefined: no lock, no address written yet, or one caught mid-write. */
+export function readOwnerAddress(dir: string): OwnerAddress | undefined {
+  let text: string;
+  try {
+    text = nodeFs.readFileSync(path.join(dir, OWNER_LOCK, ADDRESS_FILE), 'utf8');
+  } catch {
+    return undefined; // no lock, or a lock taken by a build that writes no address
+  }
+  try {
+    const v = JSON.parse(text) as Partial<OwnerAddress> | null;
+    if (v && Number.isSafeInteger(v.epoch) && typeof v.address === 'string' && v.address !== '') {
+      return { epoch: v.epoch!, address: v.address };
+    }
+  } catch {
+    // Empty (not written yet) or caught mid-write: no address yet.
+  }
+  return undefined;
+}
+
 /** node:fs for proper-lockfile, but rmdir also removes the pid file we put inside the lock directory. */
 const lockFs = {
   ...nodeFs,
+  // The lock directory is private like the rest of the queue's (fs.ts): proper-lockfile would make it 0777 & ~umask.
+  mkdir: (p: string, cb: (err: NodeJS.ErrnoException | null) => void) => nodeFs.mkdir(p, { mode: DIR_MODE }, (err) => cb(err)),
   rmdir: (p: string, cb: (err: NodeJS.ErrnoException | null) => void) =>
     nodeFs.rm(p, { recursive: true }, (err) => cb(err)),
   rmdirSync: (p: string) => nodeFs.rmSync(p, { recursive: true }),

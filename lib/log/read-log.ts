@@ -1,6 +1,7 @@
 /**
- * readLog: the read-only way into a log directory for tools (the CLI's dump, QueueEvents later): checks that the
- * directory is a log, builds the codec from the keys given, and scans. No lock, no writes, safe beside an owner.
+ * readLog: the read-only way into a log directory for tools (the CLI's dump, stats): checks that the
+ * directory is a log, builds the codec from the keys given, and scans once (QueueEvents follows a log with
+ * tailer.ts instead). No lock, no writes, safe beside an owner.
  * `damage` is judged by head-tail.ts: the head's tail (preallocated zeros, a record being written) is not damage,
  * a sealed segment's bad tail is.
  */

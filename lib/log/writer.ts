@@ -37,9 +37,42 @@
  * started in is reopened if a roll closed it, truncated to where the batch began and fsynced. So after the cut,
  * in every mode, the files hold exactly the records appended before the batch: a record whose append was
  * rejected is not in the log, now or after a crash or a power loss (the truncation is durable before the
- * rejection is reported). The seqs of the batch are handed out again. onCutBack tells the layer above, before
- * any append is rejected, so that it can make its state the fold of the log again (it folded those records when
- * they were appended). A checkpoint whose position was taken before a cut is not written (log.ts).
+ * rejection is reported). onCutBack tells the layer above, before any append is rejected, so that it can make its
+ * state the fold of the log again (it folded those records when they were appended). A checkpoint whose position
+ * was taken before a cut is not written (log.ts). The rejection says "…; the records of this batch were cut back".
+ *
+ * Seqs are never handed out twice. A reader in another process (the tailer, QueueEvents, the CLI) takes no lock
+ * and reads the page cache, so it may read a record of a failed batch in the moment between its write and the cut
+ * (nothing can prevent that; tailer.ts says what it does about it). If the next records reused those seqs at the
+ * same offsets, it could not tell them from the ones it read: it would skip the real ones as already seen and take
+ * their bytes, read from the middle of the doomed ones, for damage. So the cut keeps #nextSeq where the batch
+ * left it (the batch's seqs are simply never used; seqs rise, with gaps) and the next record starts a fresh
+ * segment, named by its seq as every segment is: the cut segment only ever ends, at the cut, and never grows
+ * again, which is what tailers and the scanner's "a sealed segment is final" rule rely on. (A head that was never
+ * created, a full disk at open, is created under the next seq's name instead.) Nothing needs seqs to be
+ * contiguous: the scanner checks that they rise within a segment and stay below the next segment's id, replay and
+ * checkpoints carry positions (segment, offset, next seq), recovery takes max(last seq + 1, last segment id), and
+ * job ids made from seqs stay unique. A cut that empties a segment leaves it empty and sealed (readers read
+ * nothing in it; compaction deletes it). One gap remains: the skip is on disk only once the fresh segment is; a
+ * crash before that reopens with nextSeq at the cut, so the new owner reuses those seqs, in a new segment, under
+ * a new epoch: the tailer treats a segment named at or below a seq it delivered as the sign of that (tailer.ts).
+ *
+ * Failed fsyncs. A failed fsync or fdatasync of the head is sticky (below: the kernel may have dropped the pages,
+ * and a retry could report success for data that is gone). What it covered decides what else happens:
+ *   fsync  the batch written just before it, whose appends are not acknowledged yet (their promises wait for
+ *          this sync): it is cut back exactly like a failed write, with onCutBack, and rejected with "…; the
+ *          records of this batch were cut back". Records appended meanwhile (not written) are rejected too; they
+ *          come after the cut point, so the same onCutBack covers them. The batches before were synced by their
+ *          own fsyncs, so after the cut (truncation and its fsync succeeded) the files are the acknowledged
+ *          records, durably. A crash before the truncation is the crash story of a cut: unacknowledged records,
+ *          present or not. If the cut fails, the error says the outcome is unknown until reopen.
+ *   batch, none  records already acknowledged at write(): they are not cut (a caller was told they exist; taking
+ *          them back would be a lie the other way), and the error says their outcome is unknown until the queue
+ *          is reopened: they may survive, or, on a power loss, be gone. Appends not yet written are rejected and
+ *          onCutBack(their first seq, []) tells the layer above they are not in the log. The same holds for the
+ *          background fdatasync of a sealed segment.
+ * A failed fsync inside a flush (a roll in fsync mode, a new segment's creation) is a failed write: that batch is
+ * cut back, the error names the fsync.
  *
  * Errors, and when they are sticky. A write() that failed with ENOSPC or EDQUOT (no room) and was cut back cleanly
  * rejects that batch only: nothing on disk or in the page cache is lost by a refused allocation, the files are
@@ -52,7 +85,7 @@
  * the cut back itself fails, the error says that the outcome of the batch is unknown (its records may or may not
  * be found by the next open) and is sticky; so is a cut after which onCutBack throws (the state above could not
  * be made to match the log). A reader in another process that tails the head (QueueEvents, the CLI) may see a
- * record of the batch in the moment between its write and the cut.
+ * record of the batch in the moment between its write and the cut (above: Seqs are never handed out twice).
  *
  * Crash story of a cut: a crash before the truncation leaves the batch's bytes, whole records or a torn one; the
  * appends were not acknowledged (their promises were still pending), so either outcome is allowed, and recovery
@@ -103,6 +136,13 @@ interface Run {
   segmentId: number;
   start: number;
   end: number;
+}
+
+/** Where a flush's batch began: the head and its size, and the batch's first seq. */
+interface BatchStart {
+  segmentId: number;
+  size: number;
+  seq: number;
 }
 
 interface Waiter {
@@ -162,6 +202,13 @@ export class LogWriter {
   #cuts = 0;
   /** Segments the flush in progress created (rolls, or the deferred head): what a cut back removes. */
   #created: number[] = [];
+  /**
+   * fsync mode: the batch written and not yet synced, i.e. not yet acknowledged: where it began and the segments
+   * it created. A failed fsync cuts it back (header: Failed fsyncs).
+   */
+  #unacked: { start: BatchStart; created: number[] } | undefined;
+  /** After a cut back the next record starts a fresh segment (header: Seqs are never handed out twice). */
+  #rollNext = false;
   /** True while the flush in progress is inside an fsync: a failure there is sticky, whatever its errno. */
   #inSync = false;
   /**
@@ -267,7 +314,7 @@ export class LogWriter {
     const max = this.#codec.maxRecordBytes(maxPayloadBytes(payload));
     // The roll is decided here but committed only once the record is encoded: a payload the codec refuses
     // (ERR_TOO_LARGE) must leave the position as it was, or a checkpoint would name a segment never created.
-    const roll = this.#tailSize + max > this.#opts.maxSegmentBytes && this.#tailSize > SEGMENT_HEADER_BYTES;
+    const roll = this.#rollNext || (this.#tailSize + max > this.#opts.maxSegmentBytes && this.#tailSize > SEGMENT_HEADER_BYTES);
     const segmentId = roll ? this.#nextSeq : this.#tailSegmentId;
     const offset = roll ? SEGMENT_HEADER_BYTES : this.#tailSize;
     if (this.#used + max > this.#buf.length) {
@@ -281,6 +328,7 @@ export class LogWriter {
     if (last && last.segmentId === segmentId) last.end += size;
     else this.#runs.push({ segmentId, start: this.#used, end: this.#used + size });
     const ptr = { seq, segmentId, offset, size };
+    this.#rollNext = false;
     this.#used += size;
     this.#tailSegmentId = segmentId;
     this.#tailSize = offset + size;
@@ -305,11 +353,14 @@ export class LogWriter {
     if (this.#syncing && (this.#opts.durability === 'fsync' || this.#runs.length > 1 ||
         this.#runs[0]!.segmentId !== this.#head.segmentId)) return;
     const waiters = this.#waiters;
-    const start = { segmentId: this.#head.segmentId, size: this.#head.size, seq: this.#nextSeq - this.#pending };
+    const start: BatchStart = { segmentId: this.#head.segmentId, size: this.#head.size, seq: this.#nextSeq - this.#pending };
     try {
       for (const run of this.#runs) {
         if (run.segmentId !== this.#head.segmentId) this.#roll(run.segmentId);
-        else if (this.#head.fd < 0) this.#head.fd = this.#newSegment(run.segmentId);
+        else if (this.#head.fd < 0) {
+          this.#head.fd = this.#newSegment(run.segmentId);
+          this.onRoll?.(run.segmentId); // the deferred head exists now (its generation, for checkpoints)
+        }
         if (this.#opts.preallocateBytes) this.#preallocate(this.#head.size + run.end - run.start);
         writeFully(this.#fs, this.#head.fd, this.#buf, run.start, run.end - run.start, this.#head.size);
         this.#head.size += run.end - run.start;
@@ -317,6 +368,9 @@ export class LogWriter {
     } catch (err) {
       return this.#writeFailed(err, start);
     }
+    // Not acknowledged until its sync returns in fsync mode: keep what a cut back needs. The other modes
+    // acknowledge now (below), so a later failed fsync cannot take the batch back.
+    if (this.#opts.durability === 'fsync') this.#unacked = { start, created: this.#created };
     this.#created = [];
     const records = this.#pending;
     this.#used = 0;
@@ -334,8 +388,9 @@ export class LogWriter {
       try {
         this.#fs.fsyncSync(this.#head.fd);
       } catch (err) {
-        return this.#fail(ioError('fsync the log', err), waiters);
+        return this.#syncFailed('fsync the log', err, waiters);
       }
+      this.#unacked = undefined;
     }
     for (const w of waiters) w.resolve(w.ptr);
     this.#armBatchTimer();
@@ -359,7 +414,8 @@ export class LogWriter {
     this.#unsynced = false;
     this.#fs.fdatasync(this.#head.fd, (err) => {
       this.#syncing = false;
-      if (err) return this.#fail(ioError('fdatasync the log', err), waiters);
+      if (err) return this.#syncFailed('fdatasync the log', err, waiters);
+      this.#unacked = undefined;
       for (const w of waiters) w.resolve(w.ptr);
       this.#armBatchTimer();
       if (this.#used > 0 && !this.#scheduled) {
@@ -426,21 +482,66 @@ export class LogWriter {
   }
 
   /** A flush failed at `cause`: cut the batch back (header: Failed writes), then reject it, sticky or not. */
-  #writeFailed(cause: unknown, start: { segmentId: number; size: number; seq: number }): void {
-    const error = ioError('write to the log', cause);
-    const sticky = this.#inSync || !isNoSpace(cause);
+  #writeFailed(cause: unknown, start: BatchStart): void {
+    const inSync = this.#inSync;
     this.#inSync = false;
+    const created = this.#created;
+    this.#created = [];
+    const sticky = inSync || !isNoSpace(cause);
+    this.#takeBack(inSync ? 'fsync the log' : 'write to the log', cause, start, created, sticky, []);
+  }
+
+  /**
+   * An fsync or fdatasync failed (header: Failed fsyncs). Sticky in every case. In fsync mode the batch it
+   * covered was not acknowledged: it is cut back like a failed write. Otherwise the records it covered were
+   * acknowledged at write(): they stay, and the error says their outcome is unknown; appends not yet written are
+   * rejected, and the layer above is told they are not in the log.
+   */
+  #syncFailed(what: string, cause: unknown, waiters: Waiter[]): void {
+    const batch = this.#unacked;
+    this.#unacked = undefined;
+    if (batch) return this.#takeBack(what, cause, batch.start, batch.created, true, waiters);
+    const unwritten = this.#pending > 0 ? this.writtenSeq : undefined;
+    const inner = ioError(what, cause);
+    const error = new SpoolError(
+      'ERR_IO',
+      `${inner.message}: records already acknowledged may not be on disk, so their outcome is ` +
+        'unknown until the queue is reopened; the log refuses every append from now on',
+      { cause: inner.cause ?? cause },
+    );
+    if (unwritten !== undefined && !this.#failed) {
+      this.#used = 0;
+      this.#runs = [];
+      this.#pending = 0;
+      this.#cuts++;
+      try {
+        this.onCutBack?.(unwritten, []);
+      } catch {
+        // The writer fails below whatever the layer above did: nothing more is appended on top of its state.
+      }
+    }
+    this.#fail(error, waiters);
+  }
+
+  /**
+   * Cuts the batch that began at `start` back (header: Failed writes), tells the layer above, and rejects the
+   * batch's appends (`inFlight`, plus those waiting): with an error that says the records were cut back, or that
+   * their outcome is unknown when the cut itself failed. Sticky unless `sticky` is false and all went well.
+   */
+  #takeBack(what: string, cause: unknown, start: BatchStart, created: number[], sticky: boolean, inFlight: Waiter[]): void {
+    const inner = ioError(what, cause);
+    const base = inner.message;
     let removed: number[];
     try {
-      removed = this.#cutBack(start);
+      removed = this.#cutBack(start, created);
     } catch (cutErr) {
       const code = (e: unknown): string => errnoOf(e) ?? String((e as Error)?.message ?? e);
       return this.#fail(new SpoolError(
         'ERR_IO',
-        `${error.message}, and cutting the log back to its last good end failed too (${code(cutErr)}): ` +
+        `${base}, and cutting the log back to its last good end failed too (${code(cutErr)}): ` +
           'whether the records of the failed batch are in the log is unknown until the queue is reopened',
-        { cause },
-      ));
+        { cause: inner.cause ?? cause },
+      ), inFlight);
     }
     this.#cuts++;
     this.#lastPtr = undefined;
@@ -448,9 +549,10 @@ export class LogWriter {
       this.onCutBack?.(start.seq, removed);
     } catch (foldErr) {
       // The layer above could not make its state match the log again: nothing may be appended on top of it.
-      return this.#fail(ioError('rebuild the state after a failed write was cut back', foldErr));
+      return this.#fail(ioError('rebuild the state after a failed write was cut back', foldErr), inFlight);
     }
-    if (sticky) return this.#fail(error);
+    const error = new SpoolError('ERR_IO', `${base}; the records of this batch were cut back`, { cause: inner.cause ?? cause });
+    if (sticky) return this.#fail(error, inFlight);
     const waiters = this.#waiters;
     this.#waiters = [];
     this.#shared = undefined;
@@ -461,11 +563,14 @@ export class LogWriter {
     this.#maybeIdle();
   }
 
-  /** Puts the files and the position back to `start`; returns the segments it removed. Throws if it cannot. */
-  #cutBack(start: { segmentId: number; size: number; seq: number }): number[] {
+  /**
+   * Puts the files back to `start` and unlinks the segments the batch `created`; returns those. Throws if it
+   * cannot. The seqs of the batch are not handed out again: the next record starts a fresh segment named by its
+   * seq (header: Seqs are never handed out twice).
+   */
+  #cutBack(start: BatchStart, created: number[]): number[] {
     const fs = this.#fs;
-    const removed = this.#created;
-    this.#created = [];
+    const removed = created;
     let fd = this.#head.segmentId === start.segmentId ? this.#head.fd : -1;
     for (const id of removed) {
       if (this.#head.segmentId === id && this.#head.fd >= 0) closeQuietly(fs, this.#head.fd);
@@ -483,11 +588,13 @@ export class LogWriter {
       fs.ftruncateSync(fd, start.size);
       fs.fsyncSync(fd);
     }
-    this.#head = { segmentId: start.segmentId, fd, size: start.size };
+    // A head that was never created (a full disk at open) is simply created under the next seq's name instead.
+    const headId = deferred ? this.#nextSeq : start.segmentId;
+    this.#head = { segmentId: headId, fd, size: start.size };
     this.#allocated = start.size;
-    this.#tailSegmentId = start.segmentId;
+    this.#tailSegmentId = headId;
     this.#tailSize = start.size;
-    this.#nextSeq = start.seq;
+    this.#rollNext = !deferred;
     if (!deferred) this.#unsynced = false;
     return removed;
   }
@@ -498,7 +605,7 @@ export class LogWriter {
     this.#fs.fdatasync(fd, (err) => {
       closeQuietly(this.#fs, fd);
       this.#sealing--;
-      if (err) this.#fail(ioError('fdatasync a sealed segment', err));
+      if (err) this.#syncFailed('fdatasync a sealed segment', err, []);
       if (this.#sealing === 0) {
         const waiting = this.#sealWaiters;
         this.#sealWaiters = [];

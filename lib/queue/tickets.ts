@@ -43,7 +43,7 @@
 import { constants as FS } from 'node:fs';
 import * as path from 'node:path';
 import { ioError } from '../errors.js';
-import { nodeFs, type Fs } from '../log/fs.js';
+import { FILE_MODE, nodeFs, type Fs } from '../log/fs.js';
 import type { RecordPointer } from '../log/writer.js';
 
 export const TICKETS_DIR = 'tickets';
@@ -131,7 +131,7 @@ export class TicketFiles {
       // blocks (a journal transaction) and arms auto_da_alloc, which starts writeback at close. That made each
       // ticket cost ~290 µs instead of ~45 µs (benchmarks/README.md, queue-process). ftruncate to a non-zero
       // length does neither. O_CREAT still creates a new file.
-      const fd = this.#fs.openSync(from, FS.O_WRONLY | FS.O_CREAT, 0o666);
+      const fd = this.#fs.openSync(from, FS.O_WRONLY | FS.O_CREAT, FILE_MODE);
       try {
         this.#fs.writeSync(fd, content, 0, content.length, 0);
         this.#fs.ftruncateSync(fd, content.length);

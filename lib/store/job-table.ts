@@ -11,7 +11,7 @@
  * A delayed job whose time has come stays 'delayed' in the table until the scheduler calls promoteDue(now): the
  * clock is the scheduler's, never the fold's.
  *
- * Starts. Which active jobs have started is folded too (protocol in queue/owner.ts, "Starts"): a tracked ticket
+ * Starts. Which active jobs have started is folded too (protocol: queue/owner/starts.ts): a tracked ticket
  * (its ACTIVE carried `s`) gets a TicketRun that its active jobs point at, with their position in the ticket; START
  * records raise the run's started prefix. isStarted() answers for one job, given whether its ticket was claimed.
  * A ticket's run lives while one of its jobs is active in it (tickets below), so memory follows running work.
@@ -68,6 +68,74 @@ export class TicketRun {
 
 /** A stall record's final reason (BullMQ's wording). */
 export const STALLED_TOO_OFTEN = 'job stalled more than allowable limit';
+
+/** What a transition was: one small constant per kind of change (TRANSITION below). */
+export const TRANSITION = {
+  /** The record changed no job's state (unknown job, a result that no longer applies, START, an unknown type). */
+  NONE: 0,
+  /** ADD: a new job, waiting or delayed. */
+  ADDED: 1,
+  /** ACTIVE: jobs (`jobs`, each from `froms`) handed out in ticket `event.t`. */
+  ACTIVATED: 2,
+  /** COMPLETE: returnvalue in `event.rv`, the record at `ptr`. */
+  COMPLETED: 3,
+  /** FAIL: to waiting or delayed (a retry at `retryAt`) or failed (`final`). */
+  FAILED: 4,
+  /** STALL: likewise, a stall counted; `final` when it stalled too often. */
+  STALLED: 5,
+  /** PROGRESS: data in `event.p`. */
+  PROGRESS: 6,
+  /** LOG: a log line (no queue-level event). */
+  LOGGED: 7,
+  /** REMOVE: the jobs found (`jobs`, each from `froms`); they are gone from the table. */
+  REMOVED: 8,
+  /** PROMOTE, or promoteDue (the scheduler's clock): delayed jobs (`jobs`) made waiting. */
+  PROMOTED: 9,
+  PAUSED: 10,
+  RESUMED: 11,
+  /** RETRY: a failed or completed job back to waiting. */
+  RETRIED: 12,
+  /** RELEASE: an attempt handed back with nothing counted, to waiting or delayed. */
+  RELEASED: 13,
+} as const;
+export type TransitionKind = (typeof TRANSITION)[keyof typeof TRANSITION];
+
+/**
+ * The change one apply() made (header: Transitions). The table owns one and refills it: read it before the next
+ * apply, copy what you keep. Single-job kinds set `job`, `from` and `to`; ACTIVATED, REMOVED and PROMOTED set
+ * `jobs` and `froms` (one entry per job that moved, in record order; `job` is the last of them), since one record
+ * may move many jobs. Facts of the record (returnvalue, progress data, the error) are read from `event`, the
+ * record's decoded payload as given to apply(), so nothing is copied for them.
+ */
+export class Transition {
+  kind: TransitionKind = TRANSITION.NONE;
+  /** The record's seq (0 for promoteDue, which is no record). */
+  seq = 0;
+  /** The job (single-job kinds), or the last of `jobs`. */
+  job: JobMeta | undefined = undefined;
+  /** Its state before; undefined for ADDED. */
+  from: JobState | undefined = undefined;
+  /** Its state after (REMOVED: undefined). A job deleted by retention right after it finished still says so here. */
+  to: JobState | undefined = undefined;
+  /** The attempt the record was about (ACTIVE, COMPLETE, FAIL, STALL, RELEASE): 1 for the first. */
+  attempt = 0;
+  /** FAILED, STALLED: the retry time (ms since the epoch), or null when final. */
+  retryAt: number | null = null;
+  /** The record's payload as decoded (the event given to apply()); undefined for promoteDue. */
+  event: unknown = undefined;
+  /** The record (COMPLETED: the returnvalue's; FAILED/STALLED: the failure's). */
+  ptr: RecordPointer | undefined = undefined;
+  /** The queue went idle with this change: nothing waiting, nothing active, and it was not so before. */
+  drained = false;
+  /** ACTIVATED, REMOVED, PROMOTED: the jobs moved, and the state each came from (reused arrays). */
+  readonly jobs: JobMeta[] = [];
+  readonly froms: JobState[] = [];
+
+  /** FAILED, STALLED: no retry follows (the job is failed). */
+  get final(): boolean {
+    return this.to === 'failed';
+  }
+}
 
 /**
  * One job in the table. A class with a fixed shape: the ADD record's pointer is held inline (four numbers, not
@@ -217,23 +285,54 @@ export class JobTable {
   /** Job names too: JSON.parse makes a new string per record. */
   readonly #names = new Map<string, string>();
 
+  /** What the last apply() or promoteDue() did (header: Transitions): refilled by each, read it before the next. */
+  readonly transition = new Transition();
+  /** Nothing waiting and nothing active after the last change (for Transition.drained). */
+  #idle = true;
+
   /**
    * Folds one record. Returns the job it changed (for events), or undefined when it changed none: a record for
-   * an unknown job, or one that no longer applies (a result for an attempt that is no longer active).
+   * an unknown job, or one that no longer applies (a result for an attempt that is no longer active). What it did
+   * is in `transition`.
    */
   apply(type: number, ev: unknown, ptr: RecordPointer): JobMeta | undefined {
+    const t = this.transition;
+    t.kind = TRANSITION.NONE;
+    t.seq = ptr.seq;
+    t.event = ev;
+    t.ptr = ptr;
+    t.job = undefined;
+    t.from = undefined;
+    t.to = undefined;
+    t.attempt = 0;
+    t.retryAt = null;
+    const job = this.#fold(type, ev, ptr, t);
+    const idle = this.#waiting === 0 && this.byState.active.size === 0;
+    t.drained = idle && !this.#idle;
+    this.#idle = idle;
+    return job;
+  }
+
+  #fold(type: number, ev: unknown, ptr: RecordPointer, t: Transition): JobMeta | undefined {
     switch (type) {
-      case REC.ADD:
-        return this.#add(ev as AddEvent, ptr);
+      case REC.ADD: {
+        const job = this.#add(ev as AddEvent, ptr);
+        if (job) this.#single(t, TRANSITION.ADDED, job, undefined);
+        return job;
+      }
       case REC.ACTIVE: {
         const e = ev as ActiveEvent;
         const run = e.s === undefined ? undefined : new TicketRun(e.t, e.s);
         let last: JobMeta | undefined;
         let slot = -1;
+        t.jobs.length = 0;
+        t.froms.length = 0;
         for (const [id, attempt] of e.j) {
           slot++;
           const job = this.jobs.get(id);
           if (!job || (job.state !== 'waiting' && job.state !== 'delayed') || attempt !== job.attemptsMade + 1) continue;
+          t.jobs.push(job);
+          t.froms.push(job.state);
           job.ticket = e.t;
           job.processedOn = e.ts;
           this.#move(job, 'active');
@@ -245,6 +344,13 @@ export class JobTable {
           last = job;
         }
         if (run && run.open > 0) this.tickets.set(e.t, run);
+        if (last) {
+          t.kind = TRANSITION.ACTIVATED;
+          t.job = last;
+          t.from = t.froms[t.froms.length - 1];
+          t.to = 'active';
+          t.attempt = last.attemptsMade + 1;
+        }
         return last;
       }
       case REC.START: {
@@ -262,6 +368,8 @@ export class JobTable {
         job.resultPtr = ptr;
         job.ticket = undefined;
         this.#move(job, 'completed');
+        this.#single(t, TRANSITION.COMPLETED, job, 'active');
+        t.attempt = e.a;
         this.#retain(job, job.opts.removeOnComplete, 'completed');
         return job;
       }
@@ -287,30 +395,51 @@ export class JobTable {
           const later = e.r > e.ts;
           job.runAt = later ? e.r : 0; // a waiting job has no run time: RELEASE reads runAt > 0 as delayed
           this.#move(job, later ? 'delayed' : 'waiting');
+          this.#single(t, type === REC.STALL ? TRANSITION.STALLED : TRANSITION.FAILED, job, 'active');
         } else {
           job.finishedOn = e.ts;
           this.#move(job, 'failed');
+          this.#single(t, type === REC.STALL ? TRANSITION.STALLED : TRANSITION.FAILED, job, 'active');
           this.#retain(job, job.opts.removeOnFail, 'failed');
         }
+        t.attempt = e.a;
+        t.retryAt = e.r;
         return job;
       }
       case REC.PROGRESS: {
         const e = ev as { id: string; p: unknown };
         const job = this.jobs.get(e.id);
-        if (job) job.progress = e.p;
+        if (job) {
+          job.progress = e.p;
+          this.#single(t, TRANSITION.PROGRESS, job, job.state);
+        }
         return job;
       }
       case REC.LOG: {
         const job = this.jobs.get((ev as { id: string }).id);
-        if (job) job.logPtrs = [...(job.logPtrs ?? []), ptr];
+        if (job) {
+          job.logPtrs = [...(job.logPtrs ?? []), ptr];
+          this.#single(t, TRANSITION.LOGGED, job, job.state);
+        }
         return job;
       }
       case REC.REMOVE: {
         let last: JobMeta | undefined;
+        t.jobs.length = 0;
+        t.froms.length = 0;
         for (const id of (ev as { ids: string[] }).ids) {
           const job = this.jobs.get(id);
-          if (job) this.#delete(job);
+          if (job) {
+            t.jobs.push(job);
+            t.froms.push(job.state);
+            this.#delete(job);
+          }
           last = job ?? last;
+        }
+        if (last) {
+          t.kind = TRANSITION.REMOVED;
+          t.job = last;
+          t.from = t.froms[t.froms.length - 1];
         }
         return last;
       }
@@ -319,16 +448,23 @@ export class JobTable {
         if (!job || job.state !== 'delayed') return undefined;
         job.runAt = 0;
         this.#move(job, 'waiting');
+        this.#single(t, TRANSITION.PROMOTED, job, 'delayed');
+        t.jobs.length = 0;
+        t.froms.length = 0;
+        t.jobs.push(job);
+        t.froms.push('delayed');
         return job;
       }
       case REC.PAUSE:
       case REC.RESUME:
         this.paused = type === REC.PAUSE;
+        t.kind = type === REC.PAUSE ? TRANSITION.PAUSED : TRANSITION.RESUMED;
         return undefined;
       case REC.RETRY: {
         const e = ev as { id: string; ts: number };
         const job = this.jobs.get(e.id);
         if (!job || (job.state !== 'failed' && job.state !== 'completed')) return undefined;
+        const from = job.state;
         job.attemptsMade = 0;
         job.stalls = 0;
         job.failedReason = undefined;
@@ -339,6 +475,7 @@ export class JobTable {
         job.runAt = 0;
         job.order = ptr.seq;
         this.#move(job, 'waiting');
+        this.#single(t, TRANSITION.RETRIED, job, from);
         return job;
       }
       case REC.RELEASE: {
@@ -347,11 +484,20 @@ export class JobTable {
         if (!job) return undefined;
         job.ticket = undefined;
         this.#move(job, job.runAt > 0 ? 'delayed' : 'waiting');
+        this.#single(t, TRANSITION.RELEASED, job, 'active');
+        t.attempt = e.a;
         return job;
       }
       default:
         return undefined; // a record type from a newer writer: not ours to fold
     }
+  }
+
+  #single(t: Transition, kind: TransitionKind, job: JobMeta, from: JobState | undefined): void {
+    t.kind = kind;
+    t.job = job;
+    t.from = from;
+    t.to = job.state;
   }
 
   /**
@@ -371,6 +517,7 @@ export class JobTable {
     this.delayed.rebuild(delayed);
     this.#waiting = waiting.length;
     this.#delayed = delayed.length;
+    this.#idle = this.#waiting === 0 && this.byState.active.size === 0;
   }
 
   /**
@@ -403,7 +550,10 @@ export class JobTable {
     run.open++;
   }
 
-  /** Moves delayed jobs whose run time is ≤ now to waiting; returns them. */
+  /**
+   * Moves delayed jobs whose run time is ≤ now to waiting; returns them. Not a record (the clock is the caller's):
+   * the transition is PROMOTED with seq 0 and no event, or NONE when nothing was due.
+   */
   promoteDue(now: number): JobMeta[] {
     const due: JobMeta[] = [];
     for (let job = this.delayed.peek(); job && job.runAt <= now; job = this.delayed.peek()) {
@@ -412,6 +562,24 @@ export class JobTable {
       this.#move(job, 'waiting');
       due.push(job);
     }
+    const t = this.transition;
+    t.kind = due.length > 0 ? TRANSITION.PROMOTED : TRANSITION.NONE;
+    t.seq = 0;
+    t.event = undefined;
+    t.ptr = undefined;
+    t.job = due[due.length - 1];
+    t.from = due.length > 0 ? 'delayed' : undefined;
+    t.to = due.length > 0 ? 'waiting' : undefined;
+    t.attempt = 0;
+    t.retryAt = null;
+    t.jobs.length = 0;
+    t.froms.length = 0;
+    for (const job of due) {
+      t.jobs.push(job);
+      t.froms.push('delayed');
+    }
+    t.drained = false; // jobs became waiting: the queue cannot have gone idle
+    this.#idle = this.#idle && due.length === 0;
     return due;
   }
 

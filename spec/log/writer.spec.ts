@@ -495,15 +495,34 @@ describe('LogWriter: a failed write is cut back', () => {
       assert.ok(ffs.counts.write > writes);
       assert.deepEqual(segmentFiles(dir), segmentsBefore, 'a segment made by the failed batch is still there');
       assert.equal(log.failure, undefined, 'ENOSPC cut back cleanly is not sticky');
-      assert.equal(log.nextSeq, 4, 'the seqs of the rejected batch are handed out again');
+      assert.equal(log.nextSeq, 64, 'the seqs of the rejected batch are never handed out again');
       const later = await log.append(1, payloadFor(7));
-      assert.equal(later.seq, 4);
+      assert.equal(later.seq, 64);
+      assert.equal(later.segmentId, 64, 'the record after a cut back starts a fresh segment');
       await log.close();
       const seen: number[] = [];
       readLog(dir, { onEntry: (e) => void seen.push(e.payload().readUInt32LE(0)) });
       assert.deepEqual(seen, [0, 1, 2, 7]);
     });
   }
+
+  it('creates a head that a full disk kept from being made under the next seq after a cut, and checkpoints it', async (t) => {
+    const dir = logDir(t);
+    await (await Log.open(dir)).close();
+    const ffs = new FaultFs();
+    ffs.full = true;
+    const log = await Log.open(dir, { fs: ffs, durability: 'none' });
+    await assert.rejects(log.append(1, payloadFor(1)), { code: 'ERR_IO' });
+    ffs.full = false;
+    const ptr = await log.append(1, payloadFor(2));
+    assert.equal(ptr.segmentId, ptr.seq, 'the head is named by its first seq');
+    assert.ok(ptr.seq > 1, 'a cut seq was handed out again');
+    await log.checkpoint(Buffer.from('state'));
+    await log.close();
+    const again = await openLog(t, dir);
+    assert.equal(again.recovery.checkpointRejected, undefined);
+    assert.ok(again.recovery.checkpoint, 'the checkpoint was not used');
+  });
 
   it('stays failed after an fdatasync fails, whatever its errno (ENOSPC included)', async (t) => {
     const dir = logDir(t);

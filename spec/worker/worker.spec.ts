@@ -440,19 +440,24 @@ describe('Worker leases', () => {
     const stalls: string[] = [];
     const releases: string[] = [];
     const ticketOf = new Map<string, { t: string; slot: number; s: number }>();
+    // The tickets claimed before the lease check (their ACTIVE precedes the STALL): every one lost its lease file.
+    // Besides the blocker's, the worker may have claimed the next one ahead while the blocker ran.
+    const claimedThen = new Set<string>();
     readLog(path.join(s.dir, 'q'), {
       onEntry: (e) => {
         const ev = JSON.parse(e.payload().toString()) as { id: string; t: string; j: Array<[string, number]>; s: number };
         if (e.type === REC.STALL) stalls.push(ev.id);
         if (e.type === REC.RELEASE) releases.push(ev.id);
-        if (e.type === REC.ACTIVE && !ticketOf.has(blocker)) ev.j.forEach(([id], slot) => ticketOf.set(id, { t: ev.t, slot, s: ev.s }));
+        if (e.type === REC.ACTIVE && stalls.length === 0) {
+          claimedThen.add(ev.t);
+          ev.j.forEach(([id], slot) => ticketOf.set(id, { t: ev.t, slot, s: ev.s }));
+        }
       },
     });
     assert.deepEqual(stalls, [blocker], 'only the job that was running is stalled');
-    const mine = ticketOf.get(blocker)!;
-    const after = added.slice(BLOCKER + 1).map((j) => j.id).filter((id) => ticketOf.get(id)?.t === mine.t);
-    assert.ok(after.length > 0, 'the blocker\'s ticket held claimed-ahead jobs behind it');
-    assert.deepEqual(releases, after, 'the claimed-ahead jobs behind it are released');
+    const after = added.slice(BLOCKER + 1).map((j) => j.id).filter((id) => claimedThen.has(ticketOf.get(id)?.t ?? ''));
+    assert.ok(after.length > 0, 'the worker held claimed-ahead jobs behind the blocker');
+    assert.deepEqual(releases, after, 'the claimed-ahead jobs behind it, none started, are released');
     const q2 = s.queue('q');
     for (const id of [blocker, ...after]) assert.equal((await q2.getJob(id))!.attemptsMade, 1, `job ${id}: only its completion counted`);
   });
@@ -557,6 +562,37 @@ describe('Worker.close', () => {
     const after = (await q.getJob(job.id))!;
     assert.equal(await after.getState(), 'completed');
     assert.equal(after.returnvalue, 'finished');
+  });
+
+  it('hands back, uncounted, claimed-ahead jobs still waiting for their START to be written', SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue();
+    const JOBS = 400;
+    const added = await q.addBulk(Array.from({ length: JOBS }, (_, i) => ({ name: 'j', data: { i } })));
+    const ran = new Set<string>();
+    let closing: Promise<void> | undefined;
+    // Concurrency 2, short jobs: the worker claims ahead. Job 200 closes the worker a turn later, from a callback
+    // queued before the writer's next flush: by then its neighbour has ended and the next job waits for its START.
+    const w = s.worker('q', async (job) => {
+      ran.add(job.id);
+      if ((job.data as { i: number }).i === 200) {
+        await new Promise((r) => setImmediate(r));
+        closing = w.close();
+      }
+      return null;
+    }, { concurrency: 2 });
+    await until(() => closing !== undefined, 'job 200 closed the worker');
+    await closing;
+    const counts = await q.getJobCounts();
+    assert.equal(counts.active, 0, `close() left jobs active: ${JSON.stringify(counts)}`);
+    // Every job that never ran is waiting again, nothing counted: close() handed it back (RELEASE), from the inbox
+    // or from its slot, where it waited for its START.
+    for (const j of added) {
+      if (ran.has(j.id)) continue;
+      const job = (await q.getJob(j.id))!;
+      assert.equal(await job.getState(), 'waiting', `job ${j.id} never ran`);
+      assert.equal(job.attemptsMade, 0, `job ${j.id} never ran, yet has attemptsMade ${job.attemptsMade}`);
+    }
   });
 
   it('stops claiming: a job added after close waits', SAFETY, async (t) => {

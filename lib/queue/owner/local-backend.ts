@@ -193,4 +193,8 @@ export class LocalBackend implements QueueBackend, WorkerBackend {
   started(tally: StartTally): void {
     C.started(this.#owner, tally);
   }
+
+  afterStartsWritten(fn: () => void): void {
+    C.afterStartsWritten(this.#owner, fn);
+  }
 }

@@ -81,11 +81,15 @@ export class Owner extends EventEmitter<OwnerEvents> {
     this.#maint = new Maintenance(log, this);
     this.#deadLetters = new DeadLetters(this, owners);
     this.#schedule = new Scheduler(this);
-    this.#starts = new StartLog(this, () => log.requestFlushSoon());
+    this.#starts = new StartLog(this, log);
     this.setMaxListeners(0); // every Queue and Worker on this directory in the process listens here
     log.beforeFlush = this.#starts.flush;
+    log.onWrite = this.#starts.written;
     log.on('damage', (d) => this.emit('error', new SpoolError('ERR_CORRUPT_RECORD', `damaged log range quarantined: segment ${d.segmentId} [${d.offset}, ${d.end}) ${d.reason}${this.#jobsIn(d)}`)));
-    log.on('cut', () => this.#refold());
+    log.on('cut', () => {
+      this.#refold();
+      this.#starts.written(); // the STARTs were cut with their batch: their jobs run as unstarted, the safe side
+    });
   }
 
   /** Damaged ADD records the fold found at open (fold.ts): named in the report of the range that holds them. */
@@ -243,6 +247,11 @@ export class Owner extends EventEmitter<OwnerEvents> {
   /** A worker's start tally, once per flush (starts.ts). */
   started(tally: StartTally): void {
     this.#starts.started(tally);
+  }
+
+  /** Calls `fn` once the STARTs of every tally told so far are written, or refused (starts.ts). */
+  afterStartsWritten(fn: () => void): void {
+    this.#starts.afterStartsWritten(fn);
   }
 
   progress(id: string, data: unknown): Promise<unknown> {

@@ -13,17 +13,26 @@
  *     cut (desk.ts), and the worker starts them in the same synchronous code that claims the ticket (the rename
  *     into tickets/taken). So a ticket whose file is in taken/ had its first s jobs started (claimed before the
  *     processors ran: exact); one still in ready/, or never published, was never claimed and started nothing.
- *   - START {t, n}: the rest of a ticket starts later, in ticket order, so "started" is a prefix. The worker counts
- *     the starts of each ticket in a tally it hands to started() (Owner.started) once per flush; the owner reads
- *     the tallies and appends one START per ticket right before the log writer's next flush (StartLog.flush, the writer's
- *     beforeFlush hook; it asks for a flush if none is coming), so they join the batch of the turn's outcomes
- *     and a busy worker costs one small record per ticket per batch, and per job an increment. Nothing waits.
- * Crash story. Covered: a claimed-at-once job is counted as started from the rename on, before its processor
- * runs; a lookahead job once its START is written (the writer's next flush, at most a turn of the event loop
- * after the start; in fsync mode it may also wait behind a sync in flight). Not covered: a lookahead job whose
- * processor started in that window before the process died has no START yet, and is released although it ran.
- * It runs again with nothing counted; a job that kills the process in that window every time is then seen by the
- * next process without lookahead (it has no run times yet, worker.ts), claimed at once, and so stalled.
+ *   - START {t, n}: the rest of a ticket (claimed ahead, lookahead) starts later, in ticket order, so "started" is a
+ *     prefix. The worker counts the starts of each ticket in a tally it hands to started() (Owner.started) once per
+ *     flush; the owner reads the tallies and appends one START per ticket right before the log writer's next flush
+ *     (StartLog.flush, the writer's beforeFlush hook; it asks for a flush if none is coming), so they join the batch
+ *     of the turn's outcomes: a busy worker costs one small record per ticket per batch, and per job an increment.
+ *     A claimed-ahead job is counted before its processor is called, and is not called until its START is written
+ *     to the OS: the worker holds the jobs it counted in a turn (in their slots) and asks afterStartsWritten() for
+ *     one callback, which comes in a microtask after the write() of the batch holding their STARTs (StartLog.written,
+ *     the writer's onWrite), so they wait about a turn, all together, and no syscall is added for them. (In fsync
+ *     mode that write may wait behind a sync in flight. A worker running one job at a time and finishing each within
+ *     the turn pays a turn and a write() per claimed-ahead job: the price of knowing which one was running.)
+ * Crash story. A claimed-at-once job is counted as started from the rename on, before its processor runs; a
+ * claimed-ahead job from the write() of its START on, before its processor runs. So a job that kills the process,
+ * or blocks its event loop until it is killed, has its start in the log whatever it does: the next owner stalls it
+ * (after maxStalledCount stalls it fails) rather than releasing it to run again, uncounted, forever. Remaining
+ * window, on the side of counting a start that did not happen: a process that dies between the write() of a START
+ * and the microtask that calls the processors (nothing but microtasks runs there) stalls jobs that never ran. A
+ * batch cut back takes its STARTs with it: those jobs run as unstarted (the safe side), as do those whose START a
+ * closing owner did not write. A log failed for good refuses STARTs and outcomes alike: the jobs waiting run as
+ * unstarted, or wait until close() hands them back.
  * Power loss may lose the rename of a claim (ticket files are not fsynced) or unsynced STARTs: those jobs are
  * released, which charges nobody for the power cut. A STALL or RELEASE written by an expiry whose ticket file was
  * already recycled but not yet in the log when the process died is decided again by the next owner, which sees no
@@ -41,16 +50,31 @@ export interface StartsHost {
   emit(event: 'error', err: Error): boolean;
 }
 
-/** The tallies told since the last log flush, and the flush hook that logs them (header). */
+/** What the start log uses of the owner's log (log.ts). */
+export interface StartsLog {
+  readonly nextSeq: number;
+  isWritten(seq: number): boolean;
+  /** Asks the log writer for a flush soon, when none may be coming. */
+  requestFlushSoon(): void;
+}
+
+/**
+ * The tallies told since the last log flush, the flush hook that logs them, and the callbacks waiting for their
+ * write (header). Hooks: `flush` is the log writer's beforeFlush, `written` its onWrite (and the owner calls it
+ * after a cut back).
+ */
 export class StartLog {
   readonly #host: StartsHost;
-  readonly #requestFlush: () => void;
+  readonly #log: StartsLog;
   #starts: StartTally[] = [];
+  /** afterStartsWritten's callers whose STARTs have not yet joined a batch. */
+  #waiters: Array<() => void> = [];
+  /** Those whose STARTs joined the batch being written: called after its write() (written). */
+  #writing: Array<() => void> = [];
 
-  /** `requestFlush`: asks the log writer for a flush soon (Log.requestFlushSoon) when none may be coming. */
-  constructor(host: StartsHost, requestFlush: () => void) {
+  constructor(host: StartsHost, log: StartsLog) {
     this.#host = host;
-    this.#requestFlush = requestFlush;
+    this.#log = log;
   }
 
   /**
@@ -60,27 +84,57 @@ export class StartLog {
    * worker in another process will send the count in a request; the owner keeps a tally for it.)
    */
   started(tally: StartTally): void {
-    if (this.#starts.length === 0) this.#requestFlush();
+    if (this.#starts.length === 0) this.#log.requestFlushSoon();
     tally.told = true;
     this.#starts.push(tally);
   }
 
+  /**
+   * Calls `fn` once the STARTs of every tally told so far (started()) are written to the OS (header: Starts), or
+   * the log refused them. A worker calls it once per turn in which it holds back claimed-ahead jobs.
+   */
+  afterStartsWritten(fn: () => void): void {
+    if (this.#waiters.length === 0) this.#log.requestFlushSoon();
+    this.#waiters.push(fn);
+  }
+
   /** The log writer's beforeFlush: the starts told since the last flush join the batch about to be written. */
   readonly flush = (): void => {
-    if (this.#starts.length === 0) return;
+    if (this.#starts.length === 0 && this.#waiters.length === 0) return;
     const starts = this.#starts;
     this.#starts = [];
     for (const tally of starts) tally.told = false;
+    for (const fn of this.#waiters) this.#writing.push(fn);
+    this.#waiters.length = 0;
     const host = this.#host;
-    if (host.closed) return;
-    try {
-      for (const { ticket: t, started: n } of starts) {
-        const run = host.table.tickets.get(t);
-        // A ticket already settled, or whose prefix is already known (the claim covers it), needs no record.
-        if (run && n > run.started && n > run.atClaim) host.recordUntracked(REC.START, { t, n });
+    let now = host.closed;
+    if (!now) {
+      try {
+        for (const { ticket: t, started: n } of starts) {
+          const run = host.table.tickets.get(t);
+          // A ticket already settled, or whose prefix is already known (the claim covers it), needs no record.
+          if (run && n > run.started && n > run.atClaim) host.recordUntracked(REC.START, { t, n });
+        }
+      } catch (err) {
+        host.emit('error', err as Error); // the log refuses records: the jobs count as unstarted, the safe side
+        now = true;
       }
-    } catch (err) {
-      host.emit('error', err as Error); // the log refuses records: the jobs count as unstarted, the safe side
     }
+    // Nothing of theirs left to write (no record was needed, and earlier ones are written): no write will follow.
+    if (now || this.#log.isWritten(this.#log.nextSeq - 1)) this.written();
+  };
+
+  /**
+   * The writer's onWrite (and a cut back): the batch holding the waiters' STARTs is written. They are called in a
+   * microtask, once the writer's flush has returned: they start processors, which must not run inside it.
+   */
+  readonly written = (): void => {
+    if (this.#writing.length > 0) queueMicrotask(this.#callWaiters);
+  };
+
+  readonly #callWaiters = (): void => {
+    const waiters = this.#writing;
+    this.#writing = [];
+    for (const fn of waiters) fn();
   };
 }
