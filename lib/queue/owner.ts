@@ -141,28 +141,101 @@ export class Owner extends EventEmitter<OwnerEvents> {
 
   /**
    * A failed batch was cut back (log 'cut', writer.ts: Failed writes): its records were folded into the table
-   * when they were appended, and they are not in the log. The table is rebuilt from the log, as an open without
-   * the index would (synchronously, before the batch's appends are rejected, so that a caller that sees the
-   * rejection sees a table without them), and what derives from it is reset: tickets cut in the batch are dropped
-   * by the desk when their ACTIVE record's promise rejects, the delay timer is re-armed from the new table, and
-   * for COOL_MS the owner appends nothing on its own (dispatch, retention, lease checks), so that a disk that
-   * stays full costs one failed write and one rebuild a second rather than a loop of them.
+   * when they were appended, and they are not in the log. The table is rebuilt as an open builds it: from the
+   * index file, read again, then the records after it (Log.reloadCheckpoint: an index never covers a record a cut
+   * removed), so it costs what an open costs and gives the table an open would. Synchronously, before the batch's
+   * appends are rejected, so that a caller that sees the rejection sees a table without them. What derives from
+   * the table is reset: tickets cut in the batch are dropped by the desk when their ACTIVE record's promise rejects,
+   * the delay timer is re-armed from the new table, and the owner cools for COOL_MS (Cooling, below).
+   *
+   * The table and the desk agree again (issue 9): every job the rebuilt table says is active is either tracked by
+   * a live ticket of the desk (its lease lapses, or its outcome comes, by the usual rules) or handed back when
+   * cooling ends (#handBackLost). By the record the cut took from it:
+   *   - ACTIVE: the job never left. The rebuilt table has it waiting; the ticket was never offered to a worker
+   *     (offers wait for the ACTIVE to be durable) and the desk drops it.
+   *   - COMPLETE or FAIL: the job ran and its outcome is lost. The desk had settled it (and may have recycled the
+   *     ticket), so it is RELEASEd with nothing counted and runs again: at least once, honestly.
+   *   - RELEASE: released again, the same decision.
+   *   - STALL (the old table counted one more stall than the rebuilt one): stalled again, the same decision.
+   * A job a worker reports on while cooling is treated as if its record had been written and cut (finish, release).
+   *
+   * Cooling. For COOL_MS after a cut the owner writes nothing, so that a disk that stays full costs one failed
+   * write and one rebuild per cooling period, never one per add: its own appends wait (dispatch, retention, lease
+   * checks, START records), and every other append (adds, removals, progress…) is refused at once, before the
+   * disk is touched, with ERR_IO saying the disk is full and when the queue tries again (#refuseWhileCooling).
    */
   #refold(): void {
     if (this.#closed) return; // closing: the log is closed already, and nothing reads the table any more
-    const { table, last, replayed } = foldLog(this.#log, true);
+    const old = this.#table;
+    this.#log.reloadCheckpoint();
+    const { table, last, replayed } = foldLog(this.#log, false);
     this.#table = table;
     this.#lastPtr = last;
     this.#sinceCheckpoint = replayed;
+    this.refolds++;
+    for (const job of table.byState.active) {
+      if (this.desk.tracks(job.ticket!, job.id, job.attemptsMade + 1)) continue;
+      const before = old.jobs.get(job.id);
+      this.#handBack.set(job.id, this.#handBack.get(job.id) ?? (before !== undefined && before.stalls > job.stalls));
+    }
     this.#coolUntil = this.clock.now() + COOL_MS;
+    this.#coolCause = undefined;
+    // The batch's own error, to give as the cause of the refusals while cooling: this joins the batch being cut
+    // (writer.ts: it settles as the last record appended does), and settles before any caller sees a rejection.
+    this.#log.whenAppendedDurable().catch((err: SpoolError) => {
+      this.#coolCause ??= err;
+    });
     this.clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#armTimer(this.#coolUntil);
   }
 
+  /** How many times a cut back rebuilt the table (#refold): for tests. */
+  refolds = 0;
+  /** Active jobs the desk does not track after a cut back, to hand back when cooling ends: id → stall (else release). */
+  readonly #handBack = new Map<string, boolean>();
+  /** The error of the cut batch (#refold). */
+  #coolCause: SpoolError | undefined;
+
   /** True while the owner holds back its own appends after a cut back (#refold). */
   get cooling(): boolean {
     return this.#coolUntil !== 0 && this.clock.now() < this.#coolUntil;
+  }
+
+  /** Throws the cooling refusal while cooling (#refold: Cooling); past it, clears #coolUntil so later calls skip it. */
+  #refuseWhileCooling(): void {
+    if (this.clock.now() >= this.#coolUntil) {
+      this.#coolUntil = 0;
+      return;
+    }
+    if (this.#log.failure) return; // sticky: the log refuses with its own error
+    throw this.#coolingError();
+  }
+
+  #coolingError(): SpoolError {
+    const cause = this.#coolCause?.cause ?? this.#coolCause;
+    return new SpoolError(
+      'ERR_IO',
+      `write to the log refused: the disk is full (a write failed for want of room${cause ? `: ${(cause as Error).message}` : ''}); ` +
+        `the queue writes nothing until ${new Date(this.#coolUntil).toISOString()}, then tries again`,
+      { cause },
+    );
+  }
+
+  /** After cooling: the jobs a cut left active and untracked are stalled or released (#refold). */
+  #handBackLost(): void {
+    const lost = [...this.#handBack];
+    this.#handBack.clear();
+    for (const [id, stalled] of lost) {
+      const job = this.table.jobs.get(id);
+      if (!job || job.state !== 'active' || this.desk.tracks(job.ticket!, id, job.attemptsMade + 1)) continue;
+      try {
+        if (stalled) void this.stall(job, 'job stalled (its stall was lost to a failed write)').catch((err: Error) => this.emit('error', err));
+        else void this.release(job.ticket!, id, job.attemptsMade + 1, 'its outcome was lost to a failed write')?.catch((err: Error) => this.emit('error', err));
+      } catch (err) {
+        this.emit('error', err as Error); // the log refuses records (failed, closed): the next owner settles it at open
+      }
+    }
   }
 
   static async open(name: string, opts: ResolvedQueueOptions): Promise<Owner> {
@@ -235,6 +308,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
    */
   record(type: number, event: object, payload?: Payload): { job: JobMeta | undefined; done: Promise<RecordPointer> } {
     if (this.#closed) throw new SpoolError('ERR_CLOSED', `queue ${this.name} is closed`);
+    if (this.#coolUntil !== 0) this.#refuseWhileCooling();
     const { ptr, done } = this.#log.appendTracked(type, payload ?? encodeEvent(event));
     return { job: this.#folded(type, event, ptr), done };
   }
@@ -242,6 +316,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
   /** record() with no promise: for all but the last of many records appended together (log.appendUntracked). */
   recordUntracked(type: number, event: object, payload?: Payload): JobMeta | undefined {
     if (this.#closed) throw new SpoolError('ERR_CLOSED', `queue ${this.name} is closed`);
+    if (this.#coolUntil !== 0) this.#refuseWhileCooling();
     return this.#folded(type, event, this.#log.appendUntracked(type, payload ?? encodeEvent(event)));
   }
 
@@ -320,6 +395,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
   finish(ticket: string, id: string, attempt: number, outcome: Outcome): Promise<unknown> | undefined {
     const job = this.table.jobs.get(id);
     if (!job || job.state !== 'active' || job.ticket !== ticket || job.attemptsMade + 1 !== attempt) return undefined;
+    if (this.#coolUntil !== 0 && this.cooling) return this.#lostWhileCooling(ticket, id);
     const ts = this.clock.now();
     let done: Promise<unknown>;
     if (outcome.kind === 'completed') {
@@ -341,6 +417,16 @@ export class Owner extends EventEmitter<OwnerEvents> {
     }
     this.desk.settled(ticket, id);
     return done;
+  }
+
+  /**
+   * While cooling, a worker's outcome is not written: as if its record had been written and cut (#refold), the job
+   * is settled at the desk and released, nothing counted, when cooling ends; the caller gets the refusal.
+   */
+  #lostWhileCooling(ticket: string, id: string): Promise<never> {
+    this.desk.settled(ticket, id);
+    this.#handBack.set(id, this.#handBack.get(id) ?? false);
+    return Promise.reject(this.#coolingError());
   }
 
   /**
@@ -382,6 +468,11 @@ export class Owner extends EventEmitter<OwnerEvents> {
   release(ticket: string, id: string, attempt: number, why?: string): Promise<unknown> | undefined {
     const job = this.table.jobs.get(id);
     if (!job || job.state !== 'active' || job.ticket !== ticket || job.attemptsMade + 1 !== attempt) return undefined;
+    if (this.#coolUntil !== 0 && this.cooling) {
+      // Written when cooling ends (#handBackLost); nothing the caller does waits on its durability.
+      this.#lostWhileCooling(ticket, id).catch(() => undefined);
+      return Promise.resolve();
+    }
     const { done } = this.record(REC.RELEASE, why === undefined ? { id, a: attempt } : { id, a: attempt, why });
     this.desk.settled(ticket, id);
     this.#afterReady(job);
@@ -403,7 +494,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
 
   /** The log writer's beforeFlush: the starts told since the last flush join the batch about to be written. */
   readonly #flushStarts = (): void => {
-    if (this.#starts.length === 0) return;
+    if (this.#starts.length === 0 || this.cooling) return; // cooling: kept (still told) for the flush after it
     const starts = this.#starts;
     this.#starts = [];
     for (const tally of starts) tally.told = false;
@@ -437,21 +528,36 @@ export class Owner extends EventEmitter<OwnerEvents> {
     this.desk.dispatch();
   }
 
-  jobAdded(job: JobMeta): void {
-    this.jobsAdded([job]);
+  jobAdded(job: JobMeta, done: Promise<unknown>): void {
+    this.jobsAdded([job], done);
   }
 
-  /** Jobs just added (addBulk): their events, then one dispatch for all. */
-  jobsAdded(jobs: JobMeta[]): void {
+  /**
+   * Jobs just added (addBulk) whose last ADD settles `done`: one dispatch for all, and their 'waiting' and
+   * 'delayed' events once `done` says their records are durable, so that a rejected add emits none. Nobody
+   * listening costs nothing: no promise reaction is made.
+   */
+  jobsAdded(jobs: JobMeta[], done: Promise<unknown>): void {
     const waiting = this.heard('waiting');
+    const delayed = this.heard('delayed');
     const now = this.clock.now();
+    let events: Array<[job: JobMeta, delay: number]> | undefined;
     for (const job of jobs) {
       if (job.state === 'delayed') {
-        this.emit('delayed', { jobId: job.id, delay: job.runAt - now });
         this.#armTimer(job.runAt);
+        if (delayed) (events ??= []).push([job, job.runAt - now]);
       } else if (waiting) {
-        this.emit('waiting', { jobId: job.id });
+        (events ??= []).push([job, -1]);
       }
+    }
+    if (events) {
+      const ready = events;
+      done.then(() => {
+        for (const [job, delay] of ready) {
+          if (delay < 0) this.emit('waiting', { jobId: job.id });
+          else this.emit('delayed', { jobId: job.id, delay });
+        }
+      }, () => undefined); // rejected: the caller of the add gets the error; no event
     }
     this.desk.dispatch();
   }
@@ -463,6 +569,8 @@ export class Owner extends EventEmitter<OwnerEvents> {
     const now = this.clock.now();
     for (const job of this.table.promoteDue(now)) this.emit('waiting', { jobId: job.id });
     if (!this.cooling) {
+      if (this.#handBack.size > 0) this.#handBackLost();
+      if (this.#starts.length > 0) this.#log.requestFlushSoon();
       this.#removeByAge(now);
       this.desk.checkLeases(now);
       this.desk.dispatch();
@@ -541,7 +649,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
         // d last, as Queue.add writes it (decodeAddData reads only the data).
         const ev: AddEvent = { id, n: add.n, o: NO_OPTS, ts: this.clock.now(), dl: { q: this.name, id: job.id, a: job.attemptsMade, e }, d: add.d };
         const { job: added, done } = dlq.record(REC.ADD, ev, encodeAdd(ev, JSON.stringify(ev.d)));
-        if (added) dlq.jobAdded(added);
+        if (added) dlq.jobAdded(added, done);
         await done;
       }
       if (failed()) await this.removeJobs([job.id]).done;
@@ -650,6 +758,11 @@ export class Owner extends EventEmitter<OwnerEvents> {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.clock.clearTimeout(this.#timer);
+    // Last chance for jobs a cut left active: unsettled, the next owner would stall the started ones at its open.
+    if (this.#handBack.size > 0) {
+      this.#coolUntil = 0;
+      this.#handBackLost();
+    }
     this.desk.close();
     if (this.#deadLetters.size > 0) {
       const { releaseOwner } = await import('./registry.js');
