@@ -57,7 +57,7 @@ import { QueueLiveness } from '../store/liveness.js';
 import { encodeSnapshot } from '../store/snapshot.js';
 import type { CompactionResult } from '../log/compactor.js';
 import { TicketDesk, type WorkerPort } from './desk.js';
-import { foldLog, type DamagedJob } from './fold.js';
+import { foldLog, type DamagedJob, type LostSeqs } from './fold.js';
 import { INTERNAL_CLOCK, NO_JOB_OPTS as NO_OPTS, resolveQueueOptions, type ResolvedQueueOptions } from './options.js';
 import type { Clock, ClockTimer } from './clock.js';
 
@@ -124,14 +124,21 @@ export class Owner extends EventEmitter<OwnerEvents> {
     log.on('cut', () => this.#refold());
   }
 
-  /** Damaged ADD records the fold found at open (fold.ts): named in the report of the range that holds them. */
+  /**
+   * Damaged ADD records the fold found at open, and seqs whose records cannot be read at all (fold.ts): named in the
+   * report of the range that holds them.
+   */
   #damaged: DamagedJob[] = [];
+  #lost: LostSeqs[] = [];
 
   #jobsIn(range: { segmentId: number; offset: number; end: number }): string {
-    const held = this.#damaged.filter((d) => d.ptr.segmentId === range.segmentId && d.ptr.offset >= range.offset && d.ptr.offset < range.end);
-    if (held.length === 0) return '';
+    const within = (segmentId: number, offset: number): boolean => segmentId === range.segmentId && offset >= range.offset && offset < range.end;
+    const held = this.#damaged.filter((d) => within(d.ptr.segmentId, d.ptr.offset));
     const names = held.map((d) => (d.id !== undefined ? `job ${d.id}` : `the ADD of seq ${d.seq} (its job id cannot be read)`));
-    return `; it held ${names.join(', ')}`;
+    const lost = this.#lost.filter((l) => within(l.segmentId, l.offset)).map((l) => (l.from === l.to ? `seq ${l.from}` : `seqs ${l.from} to ${l.to}`));
+    let out = names.length > 0 ? `; it held ${names.join(', ')}` : '';
+    if (lost.length > 0) out += `; the records of ${lost.join(', ')} cannot be read at all: a job added by one of them is lost unless a later record names it`;
+    return out;
   }
 
   /** The fold of the log: replaced, never edited from outside, when a failed write is cut back (#refold). */
@@ -249,9 +256,10 @@ export class Owner extends EventEmitter<OwnerEvents> {
       fs: opts.fs,
     });
     try {
-      const { table, last, replayed, damaged } = foldLog(log, false);
+      const { table, last, replayed, damaged, lost } = foldLog(log, false);
       const owner = new Owner(name, dir, opts, log, table);
       owner.#damaged = damaged;
+      owner.#lost = lost;
       owner.#lastPtr = last;
       owner.#sinceCheckpoint = replayed;
       const claimed = owner.desk.reset();
