@@ -9,6 +9,17 @@
  * (desk.ts), checkpoints, and the queue-level events. Does not own: validation of public input (queue.ts and
  * options.ts do it before calling in), running jobs (worker/), or file formats (log/, store/).
  *
+ * Failed writes (issue 9). A batch the log could not write is cut back (log/writer.ts: Failed writes) and the
+ * table rebuilt as an open builds it, from the index (#refold). The table and the desk then agree: every job the
+ * rebuilt table says is active is tracked by a live ticket (its lease and outcome follow the usual rules) or is
+ * handed back once the owner stops cooling. A job whose ACTIVE was cut never left: it is waiting again and its
+ * ticket was never offered. A job whose COMPLETE or FAIL was cut ran and its outcome is lost: it is RELEASEd,
+ * nothing counted, and runs again (at least once). A cut RELEASE is released again; a cut STALL is stalled
+ * again. A START cut with its batch leaves its jobs counted as unstarted (the safe side, as Starts says below).
+ * While cooling (COOL_MS after a cut) nothing is written: adds and every other append are refused at once
+ * with ERR_IO, before the disk is touched, and outcomes workers report then are handed back as if cut.
+ * Queue-level 'waiting' and 'delayed' events of an add fire once its record is durable: a rejected add has none.
+ *
  * Time: every timestamp it writes and every timer it schedules by (the tick: delays, retries, retention by age,
  * lease checks; `cooling`) is read from `clock` (clock.ts), which a test replaces (INTERNAL_CLOCK).
  *
@@ -233,6 +244,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
   #handBackLost(): void {
     const lost = [...this.#handBack];
     this.#handBack.clear();
+    if (this.#log.failure) return; // the log writes nothing any more (sticky): the next owner settles them at open
     for (const [id, stalled] of lost) {
       const job = this.table.jobs.get(id);
       if (!job || job.state !== 'active' || this.desk.tracks(job.ticket!, id, job.attemptsMade + 1)) continue;
