@@ -75,6 +75,41 @@ for (const mode of MODES) {
       }
     });
 
+    it('hands back, uncounted and without touching the disk, an outcome a worker reports while the owner cools', SAFETY, async (t) => {
+      const dir = tempDir(t);
+      const ffs = new FaultFs();
+      const clock = new TestClock();
+      const q = openQueue(dir, mode, ffs, clock);
+      t.after(() => q.close());
+      const stalled: string[] = [];
+      q.on('stalled', ({ jobId }) => stalled.push(jobId));
+      await q.addBulk([{ name: 'a', data: {} }, { name: 'b', data: {} }]);
+      const gates = new Map([['a', deferred()], ['b', deferred()]]);
+      const runs: string[] = [];
+      const w = new Worker('q', async (job) => {
+        runs.push(job.name);
+        await gates.get(job.name)!.promise;
+        return 'ok';
+      }, { dir, durability: mode, concurrency: 2, ...internals(ffs, clock) } as never);
+      const errors: Array<Error & { code?: string }> = [];
+      w.on('error', (err) => errors.push(err));
+      t.after(() => w.close(true));
+      await until(() => runs.length === 2, 'both jobs run');
+      ffs.full = true;
+      gates.get('a')!.resolve(); // its COMPLETE is cut: the owner cools
+      await until(() => errors.length > 0, 'the worker hears the outcome of a was refused');
+      ffs.full = false;
+      const writes = ffs.counts.write;
+      gates.get('b')!.resolve(); // while cooling: not written, handed back
+      await until(() => errors.some((e) => /writes nothing until/.test(e.message)), 'the outcome of b is refused while cooling');
+      assert.equal(ffs.counts.write, writes, 'the disk was touched while cooling');
+      const drained = until(async () => (await q.getJobCounts()).completed === 2, 'both jobs completed', 15_000);
+      await advanceUntil(clock, drained, 100, 'the jobs run again after the cooling period');
+      assert.deepEqual(runs.sort(), ['a', 'a', 'b', 'b']);
+      assert.deepEqual(stalled, []);
+      for (const j of await q.getJobs(['completed'])) assert.equal(j.attemptsMade, 1, `job ${j.name} was charged`);
+    });
+
     it('rebuilds the table once per cooling period during a burst of adds on a full disk, refusing the rest at once', SAFETY, async (t) => {
       const dir = tempDir(t);
       const ffs = new FaultFs();
