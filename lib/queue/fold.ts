@@ -115,13 +115,11 @@ export function foldLog(log: Log, fromStart: boolean): Fold {
     last = ptr;
     replayed++;
   }, fromStart, (stretch: DamagedStretch) => {
-    // Seqs between the neighbours that no readable header accounts for, as ranges.
-    const known = new Set(stretch.records.map((r) => r.seq));
-    for (let seq = stretch.afterSeq + 1; seq < stretch.beforeSeq; seq++) {
-      if (known.has(seq)) continue;
-      const prev = lost[lost.length - 1];
-      if (prev && prev.segmentId === stretch.segmentId && prev.offset === stretch.offset && prev.to === seq - 1) prev.to = seq;
-      else lost.push({ segmentId: stretch.segmentId, offset: stretch.offset, end: stretch.end, from: seq, to: seq });
+    // Seqs between the neighbours that no readable header accounts for, as ranges (the records come in seq order).
+    let from = stretch.afterSeq + 1;
+    for (const seq of [...stretch.records.map((r) => r.seq), stretch.beforeSeq]) {
+      if (seq > from) lost.push({ segmentId: stretch.segmentId, offset: stretch.offset, end: stretch.end, from, to: seq - 1 });
+      from = Math.max(from, seq + 1);
     }
     for (const r of stretch.records) {
       if (r.type !== REC.ADD) continue;
