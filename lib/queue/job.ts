@@ -146,7 +146,7 @@ export class Job<DataType = unknown, ReturnType = unknown> {
       throw new SpoolError('ERR_INVALID_ARG', `job ${this.id} is not failed or completed`);
     }
     const { job, done } = this.#owner.record(REC.RETRY, { id: this.id, ts: this.#owner.clock.now() });
-    if (job) this.#owner.jobAdded(job);
+    if (job) this.#owner.jobAdded(job, done);
     await done;
   }
 

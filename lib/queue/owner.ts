@@ -9,6 +9,17 @@
  * (desk.ts), checkpoints, and the queue-level events. Does not own: validation of public input (queue.ts and
  * options.ts do it before calling in), running jobs (worker/), or file formats (log/, store/).
  *
+ * Failed writes (issue 9). A batch the log could not write is cut back (log/writer.ts: Failed writes) and the
+ * table rebuilt as an open builds it, from the index (#refold). The table and the desk then agree: every job the
+ * rebuilt table says is active is tracked by a live ticket (its lease and outcome follow the usual rules) or is
+ * handed back once the owner stops cooling. A job whose ACTIVE was cut never left: it is waiting again and its
+ * ticket was never offered. A job whose COMPLETE or FAIL was cut ran and its outcome is lost: it is RELEASEd,
+ * nothing counted, and runs again (at least once). A cut RELEASE is released again; a cut STALL is stalled
+ * again. A START cut with its batch leaves its jobs counted as unstarted (the safe side, as Starts says below).
+ * While cooling (COOL_MS after a cut) nothing is written: adds and every other append are refused at once
+ * with ERR_IO, before the disk is touched, and outcomes workers report then are handed back as if cut.
+ * Queue-level 'waiting' and 'delayed' events of an add fire once its record is durable: a rejected add has none.
+ *
  * Time: every timestamp it writes and every timer it schedules by (the tick: delays, retries, retention by age,
  * lease checks; `cooling`) is read from `clock` (clock.ts), which a test replaces (INTERNAL_CLOCK).
  *
@@ -66,7 +77,7 @@ import { QueueLiveness } from '../store/liveness.js';
 import { encodeSnapshot } from '../store/snapshot.js';
 import type { CompactionResult } from '../log/compactor.js';
 import { TicketDesk, type WorkerPort } from './desk.js';
-import { foldLog, type DamagedJob } from './fold.js';
+import { foldLog, type DamagedJob, type LostSeqs } from './fold.js';
 import { INTERNAL_CLOCK, NO_JOB_OPTS as NO_OPTS, resolveQueueOptions, type ResolvedQueueOptions } from './options.js';
 import type { Clock, ClockTimer } from './clock.js';
 
@@ -137,14 +148,21 @@ export class Owner extends EventEmitter<OwnerEvents> {
     });
   }
 
-  /** Damaged ADD records the fold found at open (fold.ts): named in the report of the range that holds them. */
+  /**
+   * Damaged ADD records the fold found at open, and seqs whose records cannot be read at all (fold.ts): named in the
+   * report of the range that holds them.
+   */
   #damaged: DamagedJob[] = [];
+  #lost: LostSeqs[] = [];
 
   #jobsIn(range: { segmentId: number; offset: number; end: number }): string {
-    const held = this.#damaged.filter((d) => d.ptr.segmentId === range.segmentId && d.ptr.offset >= range.offset && d.ptr.offset < range.end);
-    if (held.length === 0) return '';
+    const within = (segmentId: number, offset: number): boolean => segmentId === range.segmentId && offset >= range.offset && offset < range.end;
+    const held = this.#damaged.filter((d) => within(d.ptr.segmentId, d.ptr.offset));
     const names = held.map((d) => (d.id !== undefined ? `job ${d.id}` : `the ADD of seq ${d.seq} (its job id cannot be read)`));
-    return `; it held ${names.join(', ')}`;
+    const lost = this.#lost.filter((l) => within(l.segmentId, l.offset)).map((l) => (l.from === l.to ? `seq ${l.from}` : `seqs ${l.from} to ${l.to}`));
+    let out = names.length > 0 ? `; it held ${names.join(', ')}` : '';
+    if (lost.length > 0) out += `; the records of ${lost.join(', ')} cannot be read at all: a job added by one of them is lost unless a later record names it`;
+    return out;
   }
 
   /** The fold of the log: replaced, never edited from outside, when a failed write is cut back (#refold). */
@@ -154,28 +172,102 @@ export class Owner extends EventEmitter<OwnerEvents> {
 
   /**
    * A failed batch was cut back (log 'cut', writer.ts: Failed writes): its records were folded into the table
-   * when they were appended, and they are not in the log. The table is rebuilt from the log, as an open without
-   * the index would (synchronously, before the batch's appends are rejected, so that a caller that sees the
-   * rejection sees a table without them), and what derives from it is reset: tickets cut in the batch are dropped
-   * by the desk when their ACTIVE record's promise rejects, the delay timer is re-armed from the new table, and
-   * for COOL_MS the owner appends nothing on its own (dispatch, retention, lease checks), so that a disk that
-   * stays full costs one failed write and one rebuild a second rather than a loop of them.
+   * when they were appended, and they are not in the log. The table is rebuilt as an open builds it: from the
+   * index file, read again, then the records after it (Log.reloadCheckpoint: an index never covers a record a cut
+   * removed), so it costs what an open costs and gives the table an open would. Synchronously, before the batch's
+   * appends are rejected, so that a caller that sees the rejection sees a table without them. What derives from
+   * the table is reset: tickets cut in the batch are dropped by the desk when their ACTIVE record's promise rejects,
+   * the delay timer is re-armed from the new table, and the owner cools for COOL_MS (Cooling, below).
+   *
+   * The table and the desk agree again (issue 9): every job the rebuilt table says is active is either tracked by
+   * a live ticket of the desk (its lease lapses, or its outcome comes, by the usual rules) or handed back when
+   * cooling ends (#handBackLost). By the record the cut took from it:
+   *   - ACTIVE: the job never left. The rebuilt table has it waiting; the ticket was never offered to a worker
+   *     (offers wait for the ACTIVE to be durable) and the desk drops it.
+   *   - COMPLETE or FAIL: the job ran and its outcome is lost. The desk had settled it (and may have recycled the
+   *     ticket), so it is RELEASEd with nothing counted and runs again: at least once, honestly.
+   *   - RELEASE: released again, the same decision.
+   *   - STALL (the old table counted one more stall than the rebuilt one): stalled again, the same decision.
+   * A job a worker reports on while cooling is treated as if its record had been written and cut (finish, release).
+   *
+   * Cooling. For COOL_MS after a cut the owner writes nothing, so that a disk that stays full costs one failed
+   * write and one rebuild per cooling period, never one per add: its own appends wait (dispatch, retention, lease
+   * checks, START records), and every other append (adds, removals, progress…) is refused at once, before the
+   * disk is touched, with ERR_IO saying the disk is full and when the queue tries again (#refuseWhileCooling).
    */
   #refold(): void {
     if (this.#closed) return; // closing: the log is closed already, and nothing reads the table any more
-    const { table, last, replayed } = foldLog(this.#log, true);
+    const old = this.#table;
+    this.#log.reloadCheckpoint();
+    const { table, last, replayed } = foldLog(this.#log, false);
     this.#table = table;
     this.#lastPtr = last;
     this.#sinceCheckpoint = replayed;
+    this.refolds++;
+    for (const job of table.byState.active) {
+      if (this.desk.tracks(job.ticket!, job.id, job.attemptsMade + 1)) continue;
+      const before = old.jobs.get(job.id);
+      this.#handBack.set(job.id, this.#handBack.get(job.id) ?? (before !== undefined && before.stalls > job.stalls));
+    }
     this.#coolUntil = this.clock.now() + COOL_MS;
+    this.#coolCause = undefined;
+    // The batch's own error, to give as the cause of the refusals while cooling: this joins the batch being cut
+    // (writer.ts: it settles as the last record appended does), and settles before any caller sees a rejection.
+    this.#log.whenAppendedDurable().catch((err: SpoolError) => {
+      this.#coolCause ??= err;
+    });
     this.clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#armTimer(this.#coolUntil);
   }
 
+  /** How many times a cut back rebuilt the table (#refold): for tests. */
+  refolds = 0;
+  /** Active jobs the desk does not track after a cut back, to hand back when cooling ends: id → stall (else release). */
+  readonly #handBack = new Map<string, boolean>();
+  /** The error of the cut batch (#refold). */
+  #coolCause: SpoolError | undefined;
+
   /** True while the owner holds back its own appends after a cut back (#refold). */
   get cooling(): boolean {
     return this.#coolUntil !== 0 && this.clock.now() < this.#coolUntil;
+  }
+
+  /** Throws the cooling refusal while cooling (#refold: Cooling); past it, clears #coolUntil so later calls skip it. */
+  #refuseWhileCooling(): void {
+    if (this.clock.now() >= this.#coolUntil) {
+      this.#coolUntil = 0;
+      return;
+    }
+    if (this.#log.failure) return; // sticky: the log refuses with its own error
+    throw this.#coolingError();
+  }
+
+  #coolingError(): SpoolError {
+    const cause = this.#coolCause?.cause ?? this.#coolCause;
+    return new SpoolError(
+      'ERR_IO',
+      `write to the log refused: the disk is full (a write failed for want of room${cause ? `: ${(cause as Error).message}` : ''}); ` +
+        `the queue writes nothing until ${new Date(this.#coolUntil).toISOString()}, then tries again`,
+      { cause },
+    );
+  }
+
+  /** After cooling: the jobs a cut left active and untracked are stalled or released (#refold). */
+  #handBackLost(): void {
+    const lost = [...this.#handBack];
+    this.#handBack.clear();
+    if (this.#log.failure) return; // the log writes nothing any more (sticky): the next owner settles them at open
+    for (const [id, stalled] of lost) {
+      const job = this.table.jobs.get(id);
+      if (!job || job.state !== 'active' || this.desk.tracks(job.ticket!, id, job.attemptsMade + 1)) continue;
+      try {
+        if (stalled) void this.stall(job, 'job stalled (its stall was lost to a failed write)').catch((err: Error) => this.emit('error', err));
+        else void this.release(job.ticket!, id, job.attemptsMade + 1, 'its outcome was lost to a failed write')?.catch((err: Error) => this.emit('error', err));
+      } catch (err) {
+        this.emit('error', err as Error); // the log refuses records (failed, closed): the next owner settles it at open
+      }
+    }
   }
 
   static async open(name: string, opts: ResolvedQueueOptions): Promise<Owner> {
@@ -189,9 +281,10 @@ export class Owner extends EventEmitter<OwnerEvents> {
       fs: opts.fs,
     });
     try {
-      const { table, last, replayed, damaged } = foldLog(log, false);
+      const { table, last, replayed, damaged, lost } = foldLog(log, false);
       const owner = new Owner(name, dir, opts, log, table);
       owner.#damaged = damaged;
+      owner.#lost = lost;
       owner.#lastPtr = last;
       owner.#sinceCheckpoint = replayed;
       const claimed = owner.desk.reset();
@@ -248,6 +341,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
    */
   record(type: number, event: object, payload?: Payload): { job: JobMeta | undefined; done: Promise<RecordPointer> } {
     if (this.#closed) throw new SpoolError('ERR_CLOSED', `queue ${this.name} is closed`);
+    if (this.#coolUntil !== 0) this.#refuseWhileCooling();
     const { ptr, done } = this.#log.appendTracked(type, payload ?? encodeEvent(event));
     return { job: this.#folded(type, event, ptr), done };
   }
@@ -255,6 +349,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
   /** record() with no promise: for all but the last of many records appended together (log.appendUntracked). */
   recordUntracked(type: number, event: object, payload?: Payload): JobMeta | undefined {
     if (this.#closed) throw new SpoolError('ERR_CLOSED', `queue ${this.name} is closed`);
+    if (this.#coolUntil !== 0) this.#refuseWhileCooling();
     return this.#folded(type, event, this.#log.appendUntracked(type, payload ?? encodeEvent(event)));
   }
 
@@ -333,6 +428,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
   finish(ticket: string, id: string, attempt: number, outcome: Outcome): Promise<unknown> | undefined {
     const job = this.table.jobs.get(id);
     if (!job || job.state !== 'active' || job.ticket !== ticket || job.attemptsMade + 1 !== attempt) return undefined;
+    if (this.#coolUntil !== 0 && this.cooling) return this.#lostWhileCooling(ticket, id);
     const ts = this.clock.now();
     let done: Promise<unknown>;
     if (outcome.kind === 'completed') {
@@ -354,6 +450,16 @@ export class Owner extends EventEmitter<OwnerEvents> {
     }
     this.desk.settled(ticket, id);
     return done;
+  }
+
+  /**
+   * While cooling, a worker's outcome is not written: as if its record had been written and cut (#refold), the job
+   * is settled at the desk and released, nothing counted, when cooling ends; the caller gets the refusal.
+   */
+  #lostWhileCooling(ticket: string, id: string): Promise<never> {
+    this.desk.settled(ticket, id);
+    this.#handBack.set(id, this.#handBack.get(id) ?? false);
+    return Promise.reject(this.#coolingError());
   }
 
   /**
@@ -395,6 +501,11 @@ export class Owner extends EventEmitter<OwnerEvents> {
   release(ticket: string, id: string, attempt: number, why?: string): Promise<unknown> | undefined {
     const job = this.table.jobs.get(id);
     if (!job || job.state !== 'active' || job.ticket !== ticket || job.attemptsMade + 1 !== attempt) return undefined;
+    if (this.#coolUntil !== 0 && this.cooling) {
+      // Written when cooling ends (#handBackLost); nothing the caller does waits on its durability.
+      this.#lostWhileCooling(ticket, id).catch(() => undefined);
+      return Promise.resolve();
+    }
     const { done } = this.record(REC.RELEASE, why === undefined ? { id, a: attempt } : { id, a: attempt, why });
     this.desk.settled(ticket, id);
     this.#afterReady(job);
@@ -430,6 +541,14 @@ export class Owner extends EventEmitter<OwnerEvents> {
   /** The log writer's beforeFlush: the starts told since the last flush join the batch about to be written. */
   readonly #flushStarts = (): void => {
     if (this.#starts.length === 0 && this.#startWaiters.length === 0) return;
+    if (this.cooling) {
+      // Cooling (#refold): no START is written now. The tallies stay told, for the first flush after it; jobs
+      // waiting for theirs run as unstarted, as when the log refuses a START (the safe side).
+      for (const fn of this.#startWaiters) this.#startsWriting.push(fn);
+      this.#startWaiters.length = 0;
+      this.#startsWritten();
+      return;
+    }
     const starts = this.#starts;
     this.#starts = [];
     for (const tally of starts) tally.told = false;
@@ -483,21 +602,36 @@ export class Owner extends EventEmitter<OwnerEvents> {
     this.desk.dispatch();
   }
 
-  jobAdded(job: JobMeta): void {
-    this.jobsAdded([job]);
+  jobAdded(job: JobMeta, done: Promise<unknown>): void {
+    this.jobsAdded([job], done);
   }
 
-  /** Jobs just added (addBulk): their events, then one dispatch for all. */
-  jobsAdded(jobs: JobMeta[]): void {
+  /**
+   * Jobs just added (addBulk) whose last ADD settles `done`: one dispatch for all, and their 'waiting' and
+   * 'delayed' events once `done` says their records are durable, so that a rejected add emits none. Nobody
+   * listening costs nothing: no promise reaction is made.
+   */
+  jobsAdded(jobs: JobMeta[], done: Promise<unknown>): void {
     const waiting = this.heard('waiting');
+    const delayed = this.heard('delayed');
     const now = this.clock.now();
+    let events: Array<[job: JobMeta, delay: number]> | undefined;
     for (const job of jobs) {
       if (job.state === 'delayed') {
-        this.emit('delayed', { jobId: job.id, delay: job.runAt - now });
         this.#armTimer(job.runAt);
+        if (delayed) (events ??= []).push([job, job.runAt - now]);
       } else if (waiting) {
-        this.emit('waiting', { jobId: job.id });
+        (events ??= []).push([job, -1]);
       }
+    }
+    if (events) {
+      const ready = events;
+      done.then(() => {
+        for (const [job, delay] of ready) {
+          if (delay < 0) this.emit('waiting', { jobId: job.id });
+          else this.emit('delayed', { jobId: job.id, delay });
+        }
+      }, () => undefined); // rejected: the caller of the add gets the error; no event
     }
     this.desk.dispatch();
   }
@@ -509,6 +643,8 @@ export class Owner extends EventEmitter<OwnerEvents> {
     const now = this.clock.now();
     for (const job of this.table.promoteDue(now)) this.emit('waiting', { jobId: job.id });
     if (!this.cooling) {
+      if (this.#handBack.size > 0) this.#handBackLost();
+      if (this.#starts.length > 0) this.#log.requestFlushSoon();
       this.#removeByAge(now);
       this.desk.checkLeases(now);
       this.desk.dispatch();
@@ -587,7 +723,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
         // d last, as Queue.add writes it (decodeAddData reads only the data).
         const ev: AddEvent = { id, n: add.n, o: NO_OPTS, ts: this.clock.now(), dl: { q: this.name, id: job.id, a: job.attemptsMade, e }, d: add.d };
         const { job: added, done } = dlq.record(REC.ADD, ev, encodeAdd(ev, JSON.stringify(ev.d)));
-        if (added) dlq.jobAdded(added);
+        if (added) dlq.jobAdded(added, done);
         await done;
       }
       if (failed()) await this.removeJobs([job.id]).done;
@@ -696,6 +832,11 @@ export class Owner extends EventEmitter<OwnerEvents> {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.clock.clearTimeout(this.#timer);
+    // Last chance for jobs a cut left active: unsettled, the next owner would stall the started ones at its open.
+    if (this.#handBack.size > 0) {
+      this.#coolUntil = 0;
+      this.#handBackLost();
+    }
     this.desk.close();
     if (this.#deadLetters.size > 0) {
       const { releaseOwner } = await import('./registry.js');

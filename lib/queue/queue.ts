@@ -111,7 +111,7 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
     // The same steps in the same order: the id is the seq the record gets, and nothing is awaited in between.
     const ev: AddEvent = { id: String(owner.nextSeq), n: prepared.name, d: prepared.data, o: prepared.o, ts: owner.clock.now() };
     const { job, done } = owner.record(REC.ADD, ev, this.#encode(ev, true));
-    owner.jobAdded(job!);
+    owner.jobAdded(job!, done);
     await done;
     return Job.forRun(owner, owner.table.jobs.get(ev.id) ?? synthetic(ev), data) as Job<DataType, ResultType>;
   }
@@ -220,7 +220,7 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
       last = done;
       added.push(job!);
     }
-    owner.jobsAdded(added);
+    owner.jobsAdded(added, last);
     await last;
     // The metas of `added` in plan order; one that was removed meanwhile (removeOnComplete) keeps its last state.
     const out: Array<Job<DataType, ResultType> | Promise<Job<DataType, ResultType>>> = new Array(plan.length);
@@ -341,7 +341,7 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
       for (const id of ids.slice(i, i + batch)) {
         const r = owner.record(REC.RETRY, { id, ts });
         done = r.done;
-        if (r.job) owner.jobAdded(r.job);
+        if (r.job) owner.jobAdded(r.job, r.done);
       }
       await done;
     }
@@ -354,7 +354,7 @@ export class Queue<DataType = unknown, ResultType = unknown> extends EventEmitte
     const meta = owner.table.jobs.get(String(id));
     if (!meta || meta.state !== 'delayed') throw invalidArg(`job ${id} is not delayed`);
     const { job, done } = owner.record(REC.PROMOTE, { id: meta.id });
-    if (job) owner.jobAdded(job);
+    if (job) owner.jobAdded(job, done);
     await done;
   }
 
