@@ -132,10 +132,11 @@ export class TicketDesk {
     port.want -= jobs.length;
     port.free = Math.max(0, port.free - jobs.length);
     port.inFlight += jobs.length;
-    if (this.#owner.heard('active')) for (const j of jobs) this.#owner.emit('active', { jobId: j.id });
     done.then(
       () => {
         port.inFlight -= jobs.length;
+        // Once the ACTIVE record is durable, as the 'waiting' of an add waits for its ADD (so never before it).
+        if (this.#owner.heard('active')) for (const j of jobs) this.#owner.emit('active', { jobId: j.id });
         if (this.#closed || live.jobs.size === 0) return;
         try {
           this.files.publish(name, encodeTicket(content));
