@@ -21,7 +21,7 @@ import { MAX_PAYLOAD_BYTES, RECORD_HEADER_BYTES } from '../format/record.js';
 import type { LogPosition } from '../format/checkpoint.js';
 import { RecordCodec, type Payload, type PayloadDecoder } from '../codec/record-codec.js';
 import { keySpecs, type EncryptionOptions } from '../codec/keyring.js';
-import { writeCheckpointFile } from './checkpoint-store.js';
+import { readCheckpointFile, writeCheckpointFile } from './checkpoint-store.js';
 import { compactLog, type CompactOptions, type CompactionResult } from './compactor.js';
 import { nodeFs, type Fs } from './fs.js';
 import { readDamagedStretch, type DamagedStretch } from './damaged-stretch.js';
@@ -29,7 +29,7 @@ import { scanLog, type LogEntry, type LogScanSummary } from './log-scan.js';
 import { checkKeys, openManifest, prepareQueueDir, writeManifest, type StoredManifest } from './manifest-store.js';
 import { RecordReader } from './record-reader.js';
 import { takeOwnerLock } from './owner-lock.js';
-import { recoverLog, type RecoveryReport } from './recovery.js';
+import { checkpointMismatch, recoverLog, type RecoveryReport } from './recovery.js';
 import { createSegment, segmentPath } from './segment-files.js';
 import type { DamagedRange } from './segment-scanner.js';
 import { verifyLog, type VerifyReport } from './verify.js';
@@ -347,6 +347,30 @@ export class Log extends EventEmitter<LogEvents> {
     const state = cp?.state;
     if (cp) cp.state = EMPTY;
     return state;
+  }
+
+  /**
+   * Reads the index file again, for a fold rebuilt after a cut back to start from (what an open does): the next
+   * takeCheckpointState() and replay() use it when it still describes the segments as they are now (a compaction
+   * since may have rewritten or removed one: then they start from the first record, as an open without the index
+   * would). Sound because an index never covers a record a cut removed: a checkpoint whose position was taken
+   * before a cut is not written (checkpoint() below), and one written before the cut covers only records the cut
+   * kept (their batch was written and synced before the checkpoint was).
+   */
+  reloadCheckpoint(): void {
+    this.#assertOpen();
+    const fs = this.#opts.fs;
+    const segments = [...this.#generations].map(([segmentId, generation]) => ({ segmentId, generation })).sort((a, b) => a.segmentId - b.segmentId);
+    let usable;
+    try {
+      const { checkpoint } = readCheckpointFile(fs, path.join(this.dir, INDEX_FILE));
+      if (checkpoint && !checkpointMismatch(checkpoint, segments, fs, this.#logDir)) usable = checkpoint;
+    } catch {
+      // Unreadable, or its segment cannot be opened (a head not created yet on a full disk): replay it all, as an
+      // open that cannot use its index does.
+      usable = undefined;
+    }
+    this.recovery.checkpoint = usable;
   }
 
   /**

@@ -73,6 +73,12 @@ export interface ResolvedQueueOptions {
   leaseMs: number;
   maxStalledCount: number;
   checkpointEvery: number;
+  /**
+   * The owner options this handle set (not undefined): the only ones it must agree on with an owner already open
+   * in the process (registry.ts). One it leaves out it shares with that owner, as a BullMQ Worker given only its
+   * connection would.
+   */
+  given: ReadonlySet<string>;
 }
 
 /** Options that shape the owner (its files, its scheduler): every handle on one queue in a process must agree. */
@@ -177,6 +183,7 @@ export function resolveQueueOptions(opts: unknown, kind: 'queue' | 'worker' = 'q
     leaseMs: intIn(o.leaseMs, 'leaseMs', 50, 24 * 3600_000, 30_000),
     maxStalledCount: intIn(o.maxStalledCount, 'maxStalledCount', 0, 1_000_000, 1),
     checkpointEvery: intIn(o.checkpointEvery, 'checkpointEvery', 1, Number.MAX_SAFE_INTEGER, 100_000),
+    given: new Set(Object.keys(o).filter((k) => k !== 'dir' && OWNER_KEYS.has(k) && (o as unknown as Record<string, unknown>)[k] !== undefined)),
   };
 }
 

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Queue } from '../../lib/index.js';
-import { INTERNAL_FS } from '../../lib/queue/options.js';
+import { INTERNAL_CLOCK, INTERNAL_FS } from '../../lib/queue/options.js';
+import { TestClock } from '../../lib/queue/clock.js';
 import { FaultFs } from '../helpers/fault-fs.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -23,8 +24,8 @@ describe('Queue: the Fs seam', () => {
 
 const MODES = ['fsync', 'batch', 'none'] as const;
 
-function open(dir: string, ffs: FaultFs | undefined, durability: (typeof MODES)[number]): Queue {
-  const q = new Queue('q', { dir, durability, ...(ffs ? { [INTERNAL_FS]: ffs } : {}) } as never);
+function open(dir: string, ffs: FaultFs | undefined, durability: (typeof MODES)[number], clock?: TestClock): Queue {
+  const q = new Queue('q', { dir, durability, ...(ffs ? { [INTERNAL_FS]: ffs } : {}), ...(clock ? { [INTERNAL_CLOCK]: clock } : {}) } as never);
   q.on('error', () => undefined); // background errors (a failed ACTIVE, a checkpoint) are not what these tests check
   return q;
 }
@@ -40,7 +41,8 @@ for (const mode of MODES) {
       it(`rejected adds are in neither the table nor the log after ${how}, and adds work again once there is room`, async (t) => {
         const dir = tempDir(t);
         const ffs = new FaultFs();
-        const q = open(dir, ffs, mode);
+        const clock = new TestClock();
+        const q = open(dir, ffs, mode, clock);
         await q.addBulk(Array.from({ length: 10 }, (_, i) => ({ name: 'ok', data: { i } })));
         const before = await ids(q);
         if (torn) ffs.failNth('write', 1, { code: 'ENOSPC', torn: true });
@@ -54,6 +56,7 @@ for (const mode of MODES) {
         assert.deepEqual(await q.getJobCounts(), { waiting: 10, paused: 0, delayed: 0, active: 0, completed: 0, failed: 0 });
         assert.deepEqual(await ids(q), before);
         ffs.full = false;
+        await clock.advance(1_000); // past the cooling period after the cut (owner.ts, #refold: Cooling)
         const late = await q.add('after', { room: true });
         await q.close();
 

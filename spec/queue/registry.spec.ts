@@ -114,17 +114,16 @@ describe('handles on one queue in one process must agree on the owner options', 
   const key = randomBytes(32);
   /** [what, options of the first handle (on top of FAST), options of the second (exactly), the message's values]. */
   const conflicts: Array<[string, object, object, RegExp]> = [
-    ['durability left out beside none (it expects fsync)', { durability: 'none' }, {}, /durability 'none'.*durability 'fsync'/],
+    ['durability fsync (the default, set) beside none', { durability: 'none' }, { durability: 'fsync' }, /durability 'none'.*durability 'fsync'/],
     ['durability batch beside none', { durability: 'batch' }, { durability: 'none' }, /durability 'batch'.*durability 'none'/],
-    ['compression left out beside compression', { compression: true }, FAST, /compression on \(threshold \d+ bytes\).*compression off/],
+    ['compression off beside compression', { compression: true }, { ...FAST, compression: false }, /compression on \(threshold \d+ bytes\).*compression off/],
     ['another compression threshold', { compression: { threshold: 64 } }, { ...FAST, compression: true }, /threshold 64 bytes.*threshold \d+ bytes/],
-    ['another maxSegmentBytes', { maxSegmentBytes: 1 << 20 }, FAST, /maxSegmentBytes 1048576.*maxSegmentBytes \d+/],
-    ['another batchIntervalMs', { batchIntervalMs: 20 }, FAST, /batchIntervalMs 20.*batchIntervalMs 5/],
-    ['another leaseMs', { leaseMs: 1000 }, FAST, /leaseMs 1000.*leaseMs 30000/],
-    ['another maxStalledCount', { maxStalledCount: 3 }, FAST, /maxStalledCount 3.*maxStalledCount 1/],
-    ['another maxDataBytes', { maxDataBytes: 1024 }, FAST, /maxDataBytes 1024.*maxDataBytes 4194304/],
-    ['another checkpointEvery', { checkpointEvery: 10 }, FAST, /checkpointEvery 10.*checkpointEvery 100000/],
-    ['no encryption beside encryption', { encryption: { key } }, FAST, /encryption on.*encryption off/],
+    ['another maxSegmentBytes', { maxSegmentBytes: 1 << 20 }, { ...FAST, maxSegmentBytes: 1 << 21 }, /maxSegmentBytes 1048576.*maxSegmentBytes 2097152/],
+    ['another batchIntervalMs', { batchIntervalMs: 20 }, { ...FAST, batchIntervalMs: 5 }, /batchIntervalMs 20.*batchIntervalMs 5/],
+    ['another leaseMs', { leaseMs: 1000 }, { ...FAST, leaseMs: 30_000 }, /leaseMs 1000.*leaseMs 30000/],
+    ['another maxStalledCount', { maxStalledCount: 3 }, { ...FAST, maxStalledCount: 1 }, /maxStalledCount 3.*maxStalledCount 1/],
+    ['another maxDataBytes', { maxDataBytes: 1024 }, { ...FAST, maxDataBytes: 4 << 20 }, /maxDataBytes 1024.*maxDataBytes 4194304/],
+    ['another checkpointEvery', { checkpointEvery: 10 }, { ...FAST, checkpointEvery: 100_000 }, /checkpointEvery 10.*checkpointEvery 100000/],
     ['encryption beside none', {}, { ...FAST, encryption: { key } }, /encryption off.*encryption on/],
     ['another key', { encryption: { key } }, { ...FAST, encryption: { key: randomBytes(32) } }, /with one key.*with a different key/],
     ['another set of key ids', { encryption: { key } }, { ...FAST, encryption: { keys: [{ id: 1, key }, { id: 2, key: randomBytes(32) }] } }, /key ids 1.*key ids 1,2/],
@@ -183,6 +182,25 @@ describe('handles on one queue in one process must agree on the owner options', 
     });
     await q.add('a', 1);
     assert.deepEqual(await explicit.getJobCounts('waiting'), { waiting: 1 });
+  });
+
+  it("shares the owner's value of every option a later handle leaves out, as a BullMQ Worker given only its connection", SAFETY, async (t) => {
+    const s = setup(t);
+    const q = s.queue('q', { durability: 'batch', leaseMs: 1000, maxStalledCount: 3, compression: true, encryption: { key } });
+    // Only dir (and the internal seams setup adds): no conflict, and the owner's values hold for it.
+    const w = new Worker('q', async () => 'ok', { dir: s.dir });
+    const other = new Queue('q', { dir: s.dir });
+    t.after(async () => {
+      await w.close();
+      await other.close();
+    });
+    const done = waitFor(w, 'completed');
+    await other.add('from-the-second', { secret: 'sealed-by-the-owner-key' });
+    await done;
+    assert.deepEqual(await q.getJobCounts('completed'), { completed: 1 });
+    for (const f of fs.readdirSync(path.join(s.dir, 'q', 'log'))) {
+      assert.equal(fs.readFileSync(path.join(s.dir, 'q', 'log', f)).includes('sealed-by-the-owner-key'), false, 'encrypted by the owner');
+    }
   });
 
   it("lets handles differ in what is theirs alone: a Queue's defaultJobOptions, a Worker's concurrency", SAFETY, async (t) => {

@@ -40,7 +40,7 @@ function addPayload(ev: AddEvent, req: AddRequest, generatedId: boolean): string
 async function addOne<R>(owner: Owner, req: AddRequest, reply: (fields: JobFields, req: AddRequest) => R): Promise<R> {
   const ev: AddEvent = { id: String(owner.nextSeq), n: req.name, d: req.data, o: req.o, ts: owner.clock.now() };
   const { job, done } = owner.record(REC.ADD, ev, addPayload(ev, req, true) as string);
-  owner.jobAdded(job!);
+  owner.jobAdded(job!, done);
   await done;
   return reply(owner.table.jobs.get(ev.id) ?? synthetic(ev), req);
 }
@@ -92,7 +92,7 @@ async function add(owner: Owner, reqs: AddRequest[]): Promise<AddBulkReply> {
     last = done;
     added.push(job!);
   }
-  owner.jobsAdded(added);
+  owner.jobsAdded(added, last);
   await last;
   if (appended === plan.length) return { added, others: undefined };
   // The metas of `added` in plan order; one that was removed meanwhile (removeOnComplete) keeps its last state.
@@ -153,7 +153,7 @@ async function promote(owner: Owner, id: string): Promise<void> {
   const meta = owner.table.jobs.get(id);
   if (!meta || meta.state !== 'delayed') throw invalidArg(`job ${id} is not delayed`);
   const { job, done } = owner.record(REC.PROMOTE, { id: meta.id });
-  if (job) owner.jobAdded(job);
+  if (job) owner.jobAdded(job, done);
   await done;
 }
 
@@ -166,7 +166,7 @@ async function retryJobs(owner: Owner, state: 'failed' | 'completed', batch: num
     for (const id of ids.slice(i, i + batch)) {
       const r = owner.record(REC.RETRY, { id, ts });
       done = r.done;
-      if (r.job) owner.jobAdded(r.job);
+      if (r.job) owner.jobAdded(r.job, r.done);
     }
     await done;
   }
@@ -265,7 +265,7 @@ async function retryJob(owner: Owner, id: string): Promise<void> {
     throw new SpoolError('ERR_INVALID_ARG', `job ${id} is not failed or completed`);
   }
   const { job, done } = owner.record(REC.RETRY, { id, ts: owner.clock.now() });
-  if (job) owner.jobAdded(job);
+  if (job) owner.jobAdded(job, done);
   await done;
 }
 
@@ -276,7 +276,7 @@ async function retryJob(owner: Owner, id: string): Promise<void> {
 async function addDeadLetter(owner: Owner, ev: AddEvent): Promise<void> {
   if (owner.table.jobs.has(ev.id)) return;
   const { job, done } = owner.record(REC.ADD, ev, encodeAdd(ev, JSON.stringify(ev.d)));
-  if (job) owner.jobAdded(job);
+  if (job) owner.jobAdded(job, done);
   await done;
 }
 

@@ -136,10 +136,11 @@ export class TicketDesk {
     port.want -= jobs.length;
     port.free = Math.max(0, port.free - jobs.length);
     port.inFlight += jobs.length;
-    if (this.#owner.heard('active')) for (const j of jobs) this.#owner.emit('active', { jobId: j.id });
     done.then(
       () => {
         port.inFlight -= jobs.length;
+        // Once the ACTIVE record is durable, as the 'waiting' of an add waits for its ADD (so never before it).
+        if (this.#owner.heard('active')) for (const j of jobs) this.#owner.emit('active', { jobId: j.id });
         if (this.#closed || live.jobs.size === 0) return;
         try {
           this.files.publish(name, encodeTicket(content));
@@ -160,8 +161,11 @@ export class TicketDesk {
       (err: Error) => {
         // The ACTIVE record was refused: not in the log (a failed write is cut back, and the owner's table rebuilt
         // without it), so the ticket never existed and the jobs were never cut for this worker.
+        // The worker's want and free get back what the cut took from them (free: exactly atClaim, see #cut), so
+        // that the next dispatch cuts for it again without waiting for the worker to ask.
         port.inFlight -= jobs.length;
         port.want += jobs.length;
+        port.free += atClaim;
         if (this.#live.get(ticket) === live) this.#live.delete(ticket);
         this.#owner.emit('error', err);
       },
@@ -175,6 +179,11 @@ export class TicketDesk {
     live.state = 'taken';
     live.takenName = takenName;
     live.since = this.#clock.now();
+  }
+
+  /** True when a live ticket holds attempt `attempt` of job `id` unsettled (cut-back.ts checks the rebuilt table against it). */
+  tracks(ticket: string, id: string, attempt: number): boolean {
+    return this.#live.get(ticket)?.jobs.get(id) === attempt;
   }
 
   /** A job of the ticket reached an outcome; the ticket file is recycled when none is left. */

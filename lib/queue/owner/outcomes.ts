@@ -6,7 +6,8 @@
  * Every outcome checks that the attempt still holds (the job is active, in that ticket, at that attempt): a late
  * result, for a lease the owner has already taken back or a job removed meanwhile, is ignored, never logged. It
  * resolves when its record is durable (owner.ts, Durability), and settles the job at the desk (desk.ts), which
- * recycles the ticket's file once every job of it is settled.
+ * recycles the ticket's file once every job of it is settled. While the owner cools after a cut back, an outcome
+ * is not written: the job is handed back as if its record had been cut (cut-back.ts).
  */
 import { REC, encodeComplete } from '../../store/events.js';
 import { STALLED_TOO_OFTEN, type JobMeta, type JobTable } from '../../store/job-table.js';
@@ -15,6 +16,7 @@ import type { RecordPointer } from '../../log/writer.js';
 import type { Clock } from '../clock.js';
 import type { ResolvedQueueOptions } from '../options.js';
 import type { Outcome, OwnerEventMap } from '../backend.js';
+import type { CutBack } from './cut-back.js';
 
 /** What outcomes use of their owner (owner.ts). */
 export interface OutcomeHost {
@@ -22,6 +24,8 @@ export interface OutcomeHost {
   readonly opts: ResolvedQueueOptions;
   readonly table: JobTable;
   readonly desk: { settled(ticket: string, id: string): void };
+  /** After a cut back: while cooling, outcomes are not written but handed back (cut-back.ts). */
+  readonly cutBack: CutBack;
   record(type: number, event: object, payload?: Payload): { job: JobMeta | undefined; done: Promise<RecordPointer> };
   recordUntracked(type: number, event: object, payload?: Payload): JobMeta | undefined;
   /** One promise for every record appended so far in this batch (Log.whenAppendedDurable). */
@@ -48,6 +52,8 @@ function holds(job: JobMeta | undefined, ticket: string, attempt: number): job i
 export function finish(o: OutcomeHost, ticket: string, id: string, attempt: number, outcome: Outcome): Promise<unknown> | undefined {
   const job = o.table.jobs.get(id);
   if (!holds(job, ticket, attempt)) return undefined;
+  const cut = o.cutBack;
+  if (cut.until !== 0 && cut.cooling) return cut.lost(ticket, id);
   const ts = o.clock.now();
   let done: Promise<unknown>;
   if (outcome.kind === 'completed') {
@@ -110,6 +116,12 @@ export function settleOrphan(o: OutcomeHost, job: JobMeta, claimed: boolean, why
 export function release(o: OutcomeHost, ticket: string, id: string, attempt: number, why?: string): Promise<unknown> | undefined {
   const job = o.table.jobs.get(id);
   if (!holds(job, ticket, attempt)) return undefined;
+  const cut = o.cutBack;
+  if (cut.until !== 0 && cut.cooling) {
+    // Written when cooling ends (cut-back.ts, handBackLost); nothing the caller does waits on its durability.
+    cut.lost(ticket, id).catch(() => undefined);
+    return Promise.resolve();
+  }
   const { done } = o.record(REC.RELEASE, why === undefined ? { id, a: attempt } : { id, a: attempt, why });
   o.desk.settled(ticket, id);
   o.afterReady(job);

@@ -9,6 +9,18 @@
  * (desk.ts), checkpoints, and the queue-level events. Does not own: validation of public input (queue.ts and
  * options.ts do it before calling in), running jobs (worker/), or file formats (log/, store/).
  *
+ * Failed writes (issue 9). A batch the log could not write is cut back (log/writer.ts: Failed writes) and the
+ * table rebuilt as an open builds it, from the index (#refold). The table and the desk then agree: every job the
+ * rebuilt table says is active is tracked by a live ticket (its lease and outcome follow the usual rules) or is
+ * handed back once the owner stops cooling. A job whose ACTIVE was cut never left: it is waiting again and its
+ * ticket was never offered. A job whose COMPLETE or FAIL was cut ran and its outcome is lost: it is RELEASEd,
+ * nothing counted, and runs again (at least once). A cut RELEASE is released again; a cut STALL is stalled
+ * again. A START cut with its batch leaves its jobs counted as unstarted (the safe side, starts.ts).
+ * While cooling (COOL_MS after a cut) nothing is written: adds and every other append are refused at once
+ * with ERR_IO, before the disk is touched, and outcomes workers report then are handed back as if cut. The rules
+ * are cut-back.ts's. Queue-level 'waiting' and 'delayed' events of an add fire once its record is durable: a
+ * rejected add has none (scheduler.ts).
+ *
  * Time: every timestamp it writes and every timer it schedules by (the tick: delays, retries, retention by age,
  * lease checks; `cooling`) is read from `clock` (clock.ts), which a test replaces (INTERNAL_CLOCK).
  *
@@ -19,7 +31,7 @@
  *
  * The owner's parts, one concept a file (lib/queue/owner/): this file opens, appends and folds (and rebuilds the
  * fold when a failed write is cut back), holds the queue-level events and closes; reads.ts reads job contents from
- * the log; maintenance.ts checkpoints and compacts; outcomes.ts logs the ends of attempts (finish, stall, release); starts.ts is
+ * the log; cut-back.ts is what follows a cut back (hand-backs, cooling); maintenance.ts checkpoints and compacts; outcomes.ts logs the ends of attempts (finish, stall, release); starts.ts is
  * the START tally protocol (which claimed jobs had started) and its crash story; scheduler.ts the timer (delays,
  * retries, retention by age, lease checks); desk.ts cuts tickets and takes back leases; dead-letter.ts moves jobs
  * that failed for good; commands.ts is every operation callers reach (LocalBackend in this process, socket
@@ -36,7 +48,7 @@ import { type JobTable, type JobMeta } from '../../store/job-table.js';
 import type { CompactionResult } from '../../log/compactor.js';
 import { TicketDesk } from './desk.js';
 import type { Outcome, OwnerEventMap, StartTally, WorkerPort } from '../backend.js';
-import { foldLog, type DamagedJob } from '../fold.js';
+import { foldLog, type DamagedJob, type LostSeqs } from '../fold.js';
 import type { ResolvedQueueOptions } from '../options.js';
 import { DeadLetters, type OwnerSource } from './dead-letter.js';
 import type { Clock } from '../clock.js';
@@ -45,6 +57,7 @@ import { Scheduler } from './scheduler.js';
 import { JobReads } from './reads.js';
 import { Maintenance } from './maintenance.js';
 import { StartLog } from './starts.js';
+import { CutBack } from './cut-back.js';
 
 /** The queue-level events (backend.ts), emitted by the owner to every Queue and Worker here. */
 export type OwnerEvents = OwnerEventMap;
@@ -59,8 +72,8 @@ export class Owner extends EventEmitter<OwnerEvents> {
   readonly desk: TicketDesk;
   /** Job contents, read from the log's records (reads.ts). */
   readonly reads: JobReads;
-  /** Until when the owner writes nothing on its own (dispatch, retention, leases): a failed write was cut back. */
-  #coolUntil = 0;
+  /** What follows a cut back: hand-backs and cooling (cut-back.ts); the outcomes read it per record. */
+  readonly cutBack: CutBack;
   readonly #log: Log;
   readonly #maint: Maintenance;
   #closed = false;
@@ -82,6 +95,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
     this.#deadLetters = new DeadLetters(this, owners);
     this.#schedule = new Scheduler(this);
     this.#starts = new StartLog(this, log);
+    this.cutBack = new CutBack(this, log);
     this.setMaxListeners(0); // every Queue and Worker on this directory in the process listens here
     log.beforeFlush = this.#starts.flush;
     log.onWrite = this.#starts.written;
@@ -92,14 +106,21 @@ export class Owner extends EventEmitter<OwnerEvents> {
     });
   }
 
-  /** Damaged ADD records the fold found at open (fold.ts): named in the report of the range that holds them. */
+  /**
+   * Damaged ADD records the fold found at open, and seqs whose records cannot be read at all (fold.ts): named in the
+   * report of the range that holds them.
+   */
   #damaged: DamagedJob[] = [];
+  #lost: LostSeqs[] = [];
 
   #jobsIn(range: { segmentId: number; offset: number; end: number }): string {
-    const held = this.#damaged.filter((d) => d.ptr.segmentId === range.segmentId && d.ptr.offset >= range.offset && d.ptr.offset < range.end);
-    if (held.length === 0) return '';
+    const within = (segmentId: number, offset: number): boolean => segmentId === range.segmentId && offset >= range.offset && offset < range.end;
+    const held = this.#damaged.filter((d) => within(d.ptr.segmentId, d.ptr.offset));
     const names = held.map((d) => (d.id !== undefined ? `job ${d.id}` : `the ADD of seq ${d.seq} (its job id cannot be read)`));
-    return `; it held ${names.join(', ')}`;
+    const lost = this.#lost.filter((l) => within(l.segmentId, l.offset)).map((l) => (l.from === l.to ? `seq ${l.from}` : `seqs ${l.from} to ${l.to}`));
+    let out = names.length > 0 ? `; it held ${names.join(', ')}` : '';
+    if (lost.length > 0) out += `; the records of ${lost.join(', ')} cannot be read at all: a job added by one of them is lost unless a later record names it`;
+    return out;
   }
 
   /** The fold of the log: replaced, never edited from outside, when a failed write is cut back (#refold). */
@@ -109,25 +130,38 @@ export class Owner extends EventEmitter<OwnerEvents> {
 
   /**
    * A failed batch was cut back (log 'cut', writer.ts: Failed writes): its records were folded into the table
-   * when they were appended, and they are not in the log. The table is rebuilt from the log, as an open without
-   * the index would (synchronously, before the batch's appends are rejected, so that a caller that sees the
-   * rejection sees a table without them), and what derives from it is reset: tickets cut in the batch are dropped
-   * by the desk when their ACTIVE record's promise rejects, the delay timer is re-armed from the new table, and
-   * for COOL_MS the owner appends nothing on its own (dispatch, retention, lease checks), so that a disk that
-   * stays full costs one failed write and one rebuild a second rather than a loop of them.
+   * when they were appended, and they are not in the log. The table is rebuilt as an open builds it: from the
+   * index file, read again, then the records after it (Log.reloadCheckpoint: an index never covers a record a cut
+   * removed), so it costs what an open costs and gives the table an open would. Synchronously, before the batch's
+   * appends are rejected, so that a caller that sees the rejection sees a table without them. What derives from
+   * the table is reset: tickets cut in the batch are dropped by the desk when their ACTIVE record's promise rejects,
+   * the delay timer is re-armed from the new table, the jobs the rebuilt table has active that no live ticket
+   * tracks are noted to be handed back, and the owner cools for COOL_MS (cut-back.ts).
    */
   #refold(): void {
     if (this.#closed) return; // closing: the log is closed already, and nothing reads the table any more
-    const { table, replayed } = foldLog(this.#log, true);
+    const old = this.#table;
+    this.#log.reloadCheckpoint();
+    const { table, replayed } = foldLog(this.#log, false);
     this.#table = table;
     this.#maint.since = replayed;
-    this.#coolUntil = this.clock.now() + COOL_MS;
-    this.#schedule.rearm(this.#coolUntil);
+    this.#schedule.rearm(this.cutBack.rebuilt(old, table));
   }
 
-  /** True while the owner holds back its own appends after a cut back (#refold). */
+  /** How many times a cut back rebuilt the table (#refold): for tests. */
+  get refolds(): number {
+    return this.cutBack.refolds;
+  }
+
+  /** True while the owner holds back its appends after a cut back (cut-back.ts: Cooling). */
   get cooling(): boolean {
-    return this.#coolUntil !== 0 && this.clock.now() < this.#coolUntil;
+    return this.cutBack.cooling;
+  }
+
+  /** After cooling (the scheduler's tick): hands back what a cut left active, and flushes START tallies it kept. */
+  afterCooling(): void {
+    this.cutBack.handBackLost();
+    this.#starts.flushSoon();
   }
 
   /** `owners`: where the owners of dead-letter queues come from (the registry, registry.ts). */
@@ -142,9 +176,10 @@ export class Owner extends EventEmitter<OwnerEvents> {
       fs: opts.fs,
     });
     try {
-      const { table, replayed, damaged } = foldLog(log, false);
+      const { table, replayed, damaged, lost } = foldLog(log, false);
       const owner = new Owner(name, dir, opts, log, table, owners);
       owner.#damaged = damaged;
+      owner.#lost = lost;
       owner.#maint.since = replayed;
       const claimed = owner.desk.reset();
       // Jobs the previous owner left active are settled now (started: stalled; not: released), so the state is
@@ -200,6 +235,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
    */
   record(type: number, event: object, payload?: Payload): { job: JobMeta | undefined; done: Promise<RecordPointer> } {
     if (this.#closed) throw new SpoolError('ERR_CLOSED', `queue ${this.name} is closed`);
+    if (this.cutBack.until !== 0) this.cutBack.refuse();
     const { ptr, done } = this.#log.appendTracked(type, payload ?? encodeEvent(event));
     return { job: this.#folded(type, event, ptr), done };
   }
@@ -207,6 +243,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
   /** record() with no promise: for all but the last of many records appended together (log.appendUntracked). */
   recordUntracked(type: number, event: object, payload?: Payload): JobMeta | undefined {
     if (this.#closed) throw new SpoolError('ERR_CLOSED', `queue ${this.name} is closed`);
+    if (this.cutBack.until !== 0) this.cutBack.refuse();
     return this.#folded(type, event, this.#log.appendUntracked(type, payload ?? encodeEvent(event)));
   }
 
@@ -279,13 +316,14 @@ export class Owner extends EventEmitter<OwnerEvents> {
     this.#schedule.afterReady(job);
   }
 
-  jobAdded(job: JobMeta): void {
-    this.#schedule.jobsAdded([job]);
+  /** A job just added (or retried, promoted) whose record settles `done`: jobsAdded. */
+  jobAdded(job: JobMeta, done: Promise<unknown>): void {
+    this.#schedule.jobsAdded([job], done);
   }
 
-  /** Jobs just added (addBulk): their events, then one dispatch for all. */
-  jobsAdded(jobs: JobMeta[]): void {
-    this.#schedule.jobsAdded(jobs);
+  /** Jobs just added (addBulk) whose last record settles `done`: one dispatch, their events once durable (scheduler.ts). */
+  jobsAdded(jobs: JobMeta[], done: Promise<unknown>): void {
+    this.#schedule.jobsAdded(jobs, done);
   }
 
   /** Logs the removal of jobs (any state but active; active ones are skipped). Returns the ids removed. */
@@ -332,6 +370,7 @@ export class Owner extends EventEmitter<OwnerEvents> {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#schedule.stop();
+    this.cutBack.close();
     this.desk.close();
     await this.#deadLetters.close();
     await this.#maint.close();
@@ -339,8 +378,5 @@ export class Owner extends EventEmitter<OwnerEvents> {
     await this.#log.close();
   }
 }
-
-/** How long the owner appends nothing on its own after a failed write was cut back (#refold). */
-const COOL_MS = 1_000;
 
 export type { Outcome, StartTally, WorkerPort, StoredJobOpts };

@@ -3,11 +3,13 @@
  * this process shares it, so opening a Queue and a Worker side by side just works. Reference-counted: the owner
  * closes (checkpoint, log closed, lock released) when the last of them closes.
  *
- * The first opener's options shape the owner; a later opener must ask for the same (sameOwnerOptions): it would
- * otherwise be given the owner's silently, e.g. write its data in plaintext beside an owner opened without its
- * encryption key, or fsync nothing when it asked for fsync. Values are compared resolved, defaults filled in, so a
- * handle that leaves durability out expects 'fsync'. A conflict is ERR_OPTIONS_CONFLICT from the constructor,
- * before anything is opened or written. (Options of the handle alone, such as a Queue's defaultJobOptions or a
+ * The first opener's options shape the owner. A later opener that sets an owner option must ask for the owner's
+ * value (sameOwnerOptions): it would otherwise be given the owner's silently, e.g. write its data in plaintext
+ * beside an owner opened without its encryption key, or fsync nothing when it asked for fsync. What it sets is
+ * compared resolved (compression: true is its default threshold); what it leaves out it shares with the owner, so
+ * a Worker given only `dir` beside a Queue opened with `durability: 'batch'` just works, as in BullMQ (the order
+ * matters only when the first opener left out what a later one sets). A conflict is ERR_OPTIONS_CONFLICT from
+ * the constructor, before anything is opened or written. (Options of the handle alone, such as a Queue's defaultJobOptions or a
  * Worker's concurrency, are not the owner's and may differ.)
  *
  * An acquire that arrives while the last holder's close is still running waits for that close and then opens a
@@ -133,15 +135,16 @@ export function sameOwnerOptions(name: string, has: ResolvedQueueOptions, asked:
   const conflict = (option: string, open: string, wants: string): never => {
     throw new SpoolError('ERR_OPTIONS_CONFLICT',
       `queue ${name} is already open in this process with ${option} ${open}, and this handle asks for ${option} ${wants}: ` +
-      'every Queue and Worker on a queue in one process shares its owner, so they must agree on ' +
-      'durability, encryption, compression, maxSegmentBytes, batchIntervalMs, maxDataBytes, leaseMs, maxStalledCount and checkpointEvery');
+      'every Queue and Worker on a queue in one process shares its owner, so what they set of durability, encryption, ' +
+      'compression, maxSegmentBytes, batchIntervalMs, maxDataBytes, leaseMs, maxStalledCount and checkpointEvery ' +
+      'must agree (leave an option out to share the owner\'s, or open the handle that sets it first)');
   };
-  const enc = encryptionDifference(has.encryption, asked.encryption);
+  const enc = asked.given.has('encryption') ? encryptionDifference(has.encryption, asked.encryption) : undefined;
   if (enc) conflict('encryption', enc[0], enc[1]);
   const a = shapeOf(has);
   const b = shapeOf(asked);
   for (const option of Object.keys(a)) {
-    if (a[option] !== b[option]) conflict(option, shown(option, a[option]!), shown(option, b[option]!));
+    if (asked.given.has(option) && a[option] !== b[option]) conflict(option, shown(option, a[option]!), shown(option, b[option]!));
   }
 }
 

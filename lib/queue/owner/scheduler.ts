@@ -2,8 +2,8 @@
  * The owner's scheduler: one timer, on the owner's clock (clock.ts), armed for the earliest of the next delayed
  * job's run time (delays, retries with backoff) and the next periodic tick. A tick promotes due delayed jobs,
  * applies retention by age (removeOnComplete / removeOnFail { age }), takes back expired leases (desk.ts) and
- * dispatches ready jobs to workers. While the owner is cooling after a failed write was cut back (owner.ts,
- * #refold) a tick only promotes: it appends nothing on its own.
+ * dispatches ready jobs to workers. While the owner is cooling after a failed write was cut back (cut-back.ts)
+ * a tick only promotes: it appends nothing on its own; the first tick after hands back what the cut left.
  *
  * Nothing here is durable state: the timer is derived from the table, re-armed from it at open and after a cut back.
  */
@@ -23,6 +23,8 @@ export interface ScheduleHost {
   heard(event: keyof OwnerEventMap): boolean;
   emit<K extends keyof OwnerEventMap>(event: K, ...args: OwnerEventMap[K]): boolean;
   removeJobs(ids: string[]): unknown;
+  /** Each tick once not cooling: what a cut back left to do (cut-back.ts, starts.ts). */
+  afterCooling(): void;
 }
 
 export class Scheduler {
@@ -40,18 +42,33 @@ export class Scheduler {
     this.#host.desk.dispatch();
   }
 
-  /** Jobs just added (addBulk): their events, then one dispatch for all. */
-  jobsAdded(jobs: JobMeta[]): void {
+  /**
+   * Jobs just added (addBulk, or one add, retry, promote) whose last record settles `done`: one dispatch for all,
+   * and their 'waiting' and 'delayed' events once `done` says their records are durable, so that a rejected add
+   * emits none. Nobody listening costs nothing: no promise reaction is made.
+   */
+  jobsAdded(jobs: JobMeta[], done: Promise<unknown>): void {
     const host = this.#host;
     const waiting = host.heard('waiting');
+    const delayed = host.heard('delayed');
     const now = host.clock.now();
+    let events: Array<[job: JobMeta, delay: number]> | undefined;
     for (const job of jobs) {
       if (job.state === 'delayed') {
-        host.emit('delayed', { jobId: job.id, delay: job.runAt - now });
         this.arm(job.runAt);
+        if (delayed) (events ??= []).push([job, job.runAt - now]);
       } else if (waiting) {
-        host.emit('waiting', { jobId: job.id });
+        (events ??= []).push([job, -1]);
       }
+    }
+    if (events) {
+      const ready = events;
+      done.then(() => {
+        for (const [job, delay] of ready) {
+          if (delay < 0) host.emit('waiting', { jobId: job.id });
+          else host.emit('delayed', { jobId: job.id, delay });
+        }
+      }, () => undefined); // rejected: the caller of the add gets the error; no event
     }
     host.desk.dispatch();
   }
@@ -64,6 +81,7 @@ export class Scheduler {
     const now = host.clock.now();
     for (const job of host.table.promoteDue(now)) host.emit('waiting', { jobId: job.id });
     if (!host.cooling) {
+      host.afterCooling();
       this.#removeByAge(now);
       host.desk.checkLeases(now);
       host.desk.dispatch();

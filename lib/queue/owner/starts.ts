@@ -31,7 +31,8 @@
  * window, on the side of counting a start that did not happen: a process that dies between the write() of a START
  * and the microtask that calls the processors (nothing but microtasks runs there) stalls jobs that never ran. A
  * batch cut back takes its STARTs with it: those jobs run as unstarted (the safe side), as do those whose START a
- * closing owner did not write. A log failed for good refuses STARTs and outcomes alike: the jobs waiting run as
+ * closing owner did not write, and those waiting while the owner cools after a cut back (cut-back.ts: no START is
+ * written then; the tallies are logged by the first flush after it). A log failed for good refuses STARTs and outcomes alike: the jobs waiting run as
  * unstarted, or wait until close() hands them back.
  * Power loss may lose the rename of a claim (ticket files are not fsynced) or unsynced STARTs: those jobs are
  * released, which charges nobody for the power cut. A STALL or RELEASE written by an expiry whose ticket file was
@@ -45,6 +46,8 @@ import type { StartTally } from '../backend.js';
 /** What the start log uses of its owner (owner.ts). */
 export interface StartsHost {
   readonly closed: boolean;
+  /** After a cut back the owner writes nothing for a while (cut-back.ts: Cooling). */
+  readonly cooling: boolean;
   readonly table: JobTable;
   recordUntracked(type: number, event: object): unknown;
   emit(event: 'error', err: Error): boolean;
@@ -98,9 +101,22 @@ export class StartLog {
     this.#waiters.push(fn);
   }
 
+  /** Cooling is over (the scheduler's tick): the tallies it kept ask for the flush that logs them. */
+  flushSoon(): void {
+    if (this.#starts.length > 0) this.#log.requestFlushSoon();
+  }
+
   /** The log writer's beforeFlush: the starts told since the last flush join the batch about to be written. */
   readonly flush = (): void => {
     if (this.#starts.length === 0 && this.#waiters.length === 0) return;
+    if (this.#host.cooling) {
+      // Cooling (cut-back.ts): no START is written now. The tallies stay told, for the first flush after it
+      // (flushSoon); jobs waiting for theirs run as unstarted, as when the log refuses a START (the safe side).
+      for (const fn of this.#waiters) this.#writing.push(fn);
+      this.#waiters.length = 0;
+      this.written();
+      return;
+    }
     const starts = this.#starts;
     this.#starts = [];
     for (const tally of starts) tally.told = false;
