@@ -6,13 +6,15 @@
  * after at most maxStalledCount + 2 runs it fails ("job stalled more than allowable limit") and the queue drains.
  * Before, it was released at every restart with nothing counted and ran again forever.
  * The child (children/queue-poison-process.ts) runs until the process ends; the parent restarts it, a bounded
- * number of times, until it reports that every job is final.
+ * number of times, until it reports that every job is final. "Through the index": between runs the parent opens
+ * and closes the queue, so the orphan mark reaches the next child in a checkpoint covering the whole log, not by
+ * replay (store/snapshot.ts, flag 64).
  */
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { Queue, readLog } from '../../lib/index.js';
+import { Queue, logStats, readLog, verifyLog } from '../../lib/index.js';
 import { REC, decodeEvent, type ActiveEvent } from '../../lib/store/events.js';
 import { STALLED_TOO_OFTEN } from '../../lib/store/job-table.js';
 import { runAndKill } from '../helpers/child.js';
@@ -30,8 +32,8 @@ function records(dir: string): Array<{ type: number; ev: Record<string, unknown>
   return out;
 }
 
-for (const mode of ['exit', 'spin'] as const) {
-  describe(`a claimed-ahead job that ends its process (${mode === 'exit' ? 'process.exit(1)' : 'blocks the event loop, then kill -9'})`, () => {
+for (const [mode, viaIndex] of [['exit', false], ['spin', false], ['exit', true]] as const) {
+  describe(`a claimed-ahead job that ends its process (${mode === 'exit' ? 'process.exit(1)' : 'blocks the event loop, then kill -9'}${viaIndex ? ', the queue reopened through the index between runs' : ''})`, () => {
     it('is released uncounted at most once, then stalled at each restart, and fails after at most maxStalledCount + 2 runs; every other job completes once, none is charged', { timeout: 120_000 }, async (t) => {
       const dir = tempDir(t);
       const q = new Queue('q', { dir, durability: 'batch' });
@@ -52,6 +54,14 @@ for (const mode of ['exit', 'spin'] as const) {
         else if (mode === 'exit') assert.equal(c.code, 1, `the child did not end by the poison job (code ${c.code}, signal ${c.signal}): ${c.stderr}`);
         else assert.equal(c.signal, 'SIGKILL', `the child did not end by the kill (code ${c.code}): ${c.stderr}`);
         if (!drained) assert.ok(c.lines.includes(`poison ${poison}`), `a run ended without the poison job: ${c.stderr}`);
+        if (!drained && viaIndex) {
+          const between = new Queue('q', { dir, durability: 'batch' });
+          await between.waitUntilReady(); // settles what the dead child left active (the orphan mark, or a stall)
+          await between.close(); // and checkpoints it
+          const index = verifyLog(path.join(dir, 'q')).index;
+          assert.equal(index.usable, true);
+          assert.equal(index.nextSeq, logStats(path.join(dir, 'q')).lastSeq + 1, 'the next child would replay records after the index');
+        }
       }
       assert.ok(drained, `the queue did not drain in ${MAX_STALLED + 4} runs; the poison job ran ${poisonRuns.length} times: ${JSON.stringify(poisonRuns)}`);
       // Each run found it with no attempt made (stalls count none): MAX_STALLED + 1 stalled runs, and at most one
