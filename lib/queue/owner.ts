@@ -45,21 +45,23 @@
  *     owner reads the tallies and appends one START per ticket right before the log writer's next flush
  *     (#flushStarts, the writer's beforeFlush hook; it asks for a flush if none is coming), so they join the batch
  *     of the turn's outcomes: a busy worker costs one small record per ticket per batch, and per job an increment.
- *     A claimed-ahead job is counted before its processor is called, and is not called until its START is written
- *     to the OS: the worker holds the jobs it counted in a turn (in their slots) and asks afterStartsWritten() for
- *     one callback, which comes in a microtask after the write() of the batch holding their STARTs (the writer's
- *     onWrite), so they wait about a turn, all together, and no syscall is added for them. (In fsync mode that
- *     write may wait behind a sync in flight. A worker running one job at a time and finishing each within the
- *     turn pays a turn and a write() per claimed-ahead job: the price of knowing which one was running.)
+ *     Nothing waits: a claimed-ahead job starts at once, and its START follows at most a turn later.
+ *   - orphaned. A job of a claimed ticket that the log does not know as started when its lease is taken back
+ *     (a new owner at open, or an expiry) is RELEASEd with `o: 1`: it may have started in the turn before the
+ *     process died, its START not yet written. The mark is folded into the job (JobMeta.orphaned) and kept by
+ *     checkpoints. The desk never puts a marked job beyond a ticket's claim prefix (desk.ts): it cuts the ticket
+ *     before it, so its next run starts in the claim's own code and is tracked exactly.
  * Crash story. A claimed-at-once job is counted as started from the rename on, before its processor runs; a
- * claimed-ahead job from the write() of its START on, before its processor runs. So a job that kills the process,
- * or blocks its event loop until it is killed, has its start in the log whatever it does: the next owner stalls it
- * (after maxStalledCount stalls it fails) rather than releasing it to run again, uncounted, forever. Remaining
- * window, on the side of counting a start that did not happen: a process that dies between the write() of a START
- * and the microtask that calls the processors (nothing but microtasks runs there) stalls jobs that never ran. A
- * batch cut back takes its STARTs with it: those jobs run as unstarted (the safe side), as do those whose START a
- * closing owner did not write. A log failed for good refuses STARTs and outcomes alike: the jobs waiting run as
- * unstarted, or wait until close() hands them back.
+ * claimed-ahead job once its START is written (at most a turn of the event loop after its start; in fsync mode
+ * it may also wait behind a sync in flight). A claimed-ahead job whose processor ended the process, or blocked its
+ * event loop until it was killed, before that has no START: it is released uncounted, but orphaned, so its next
+ * run is in a claim prefix and a crash there stalls it (after maxStalledCount stalls it fails). A job is released
+ * uncounted by a crash at most once in a row: a poison job runs at most maxStalledCount + 2 times, and the
+ * innocent jobs claimed ahead beside it are released orphaned, never charged. The mark stays through stalls and
+ * releases and is cleared when an attempt settles by its processor (COMPLETE, FAIL): that run returned, so the
+ * job is no longer suspected of taking the process down. A batch cut back takes its STARTs with it: those jobs
+ * count as unstarted (the safe side: orphaned at the next crash), as do those whose START a closing owner did
+ * not write.
  * Power loss may lose the rename of a claim (ticket files are not fsynced) or unsynced STARTs: those jobs are
  * released, which charges nobody for the power cut. A STALL or RELEASE written by an expiry whose ticket file was
  * already recycled but not yet in the log when the process died is decided again by the next owner, which sees no
@@ -140,12 +142,8 @@ export class Owner extends EventEmitter<OwnerEvents> {
     this.desk = new TicketDesk(this, dir, log.epoch);
     this.setMaxListeners(0); // every Queue and Worker on this directory in the process listens here
     log.beforeFlush = this.#flushStarts;
-    log.onWrite = this.#startsWritten;
     log.on('damage', (d) => this.emit('error', new SpoolError('ERR_CORRUPT_RECORD', `damaged log range quarantined: segment ${d.segmentId} [${d.offset}, ${d.end}) ${d.reason}${this.#jobsIn(d)}`)));
-    log.on('cut', () => {
-      this.#refold();
-      this.#startsWritten(); // the STARTs were cut with their batch: their jobs run as unstarted, the safe side
-    });
+    log.on('cut', () => this.#refold());
   }
 
   /**
@@ -480,14 +478,15 @@ export class Owner extends EventEmitter<OwnerEvents> {
 
   /**
    * A lease taken back (expired, or left by a dead owner): stalls the job if it had started, releases it if not
-   * (header: Starts). `claimed`: its ticket had been claimed. Errors go to 'error' (the log refused the record).
+   * (header: Starts), orphaned if its ticket was claimed (`claimed`: its holder may have started it unseen).
+   * Errors go to 'error' (the log refused the record).
    */
   settleOrphan(job: JobMeta, claimed: boolean, why?: string): void {
     try {
       if (this.table.isStarted(job, claimed)) {
         void this.stall(job, why).catch((err: Error) => this.emit('error', err));
       } else {
-        void this.release(job.ticket!, job.id, job.attemptsMade + 1, 'not started when its lease was taken back')?.catch((err: Error) => this.emit('error', err));
+        void this.release(job.ticket!, job.id, job.attemptsMade + 1, 'not started when its lease was taken back', claimed)?.catch((err: Error) => this.emit('error', err));
       }
     } catch (err) {
       this.emit('error', err as Error); // the log refused the record (closed, or failed): nothing was changed
@@ -497,8 +496,9 @@ export class Owner extends EventEmitter<OwnerEvents> {
   /**
    * Hands an attempt back without counting anything: it never started (a worker closing gracefully, a lease taken
    * back before the start), or it was the victim of a neighbour in its thread (`why` says so in the log).
+   * `orphaned`: unstarted in a claimed ticket whose holder died, so it may have started unseen (header: Starts).
    */
-  release(ticket: string, id: string, attempt: number, why?: string): Promise<unknown> | undefined {
+  release(ticket: string, id: string, attempt: number, why?: string, orphaned = false): Promise<unknown> | undefined {
     const job = this.table.jobs.get(id);
     if (!job || job.state !== 'active' || job.ticket !== ticket || job.attemptsMade + 1 !== attempt) return undefined;
     if (this.#coolUntil !== 0 && this.cooling) {
@@ -506,7 +506,8 @@ export class Owner extends EventEmitter<OwnerEvents> {
       this.#lostWhileCooling(ticket, id).catch(() => undefined);
       return Promise.resolve();
     }
-    const { done } = this.record(REC.RELEASE, why === undefined ? { id, a: attempt } : { id, a: attempt, why });
+    const ev = why === undefined ? { id, a: attempt } : orphaned ? { id, a: attempt, why, o: 1 } : { id, a: attempt, why };
+    const { done } = this.record(REC.RELEASE, ev);
     this.desk.settled(ticket, id);
     this.#afterReady(job);
     return done;
@@ -525,63 +526,22 @@ export class Owner extends EventEmitter<OwnerEvents> {
   }
   #starts: StartTally[] = [];
 
-  /**
-   * Calls `fn` once the STARTs of every tally told so far (started()) are written to the OS (header: Starts), or
-   * the log refused them. A worker calls it once per turn in which it holds back claimed-ahead jobs.
-   */
-  afterStartsWritten(fn: () => void): void {
-    if (this.#startWaiters.length === 0) this.#log.requestFlushSoon();
-    this.#startWaiters.push(fn);
-  }
-  /** afterStartsWritten's callers whose STARTs have not yet joined a batch. */
-  #startWaiters: Array<() => void> = [];
-  /** Those whose STARTs joined the batch being written: called after its write() (#startsWritten). */
-  #startsWriting: Array<() => void> = [];
-
   /** The log writer's beforeFlush: the starts told since the last flush join the batch about to be written. */
   readonly #flushStarts = (): void => {
-    if (this.#starts.length === 0 && this.#startWaiters.length === 0) return;
-    if (this.cooling) {
-      // Cooling (#refold): no START is written now. The tallies stay told, for the first flush after it; jobs
-      // waiting for theirs run as unstarted, as when the log refuses a START (the safe side).
-      for (const fn of this.#startWaiters) this.#startsWriting.push(fn);
-      this.#startWaiters.length = 0;
-      this.#startsWritten();
-      return;
-    }
+    if (this.#starts.length === 0 || this.cooling) return; // cooling: kept (still told) for the flush after it
     const starts = this.#starts;
     this.#starts = [];
     for (const tally of starts) tally.told = false;
-    for (const fn of this.#startWaiters) this.#startsWriting.push(fn);
-    this.#startWaiters.length = 0;
-    let now = this.#closed;
-    if (!now) {
-      try {
-        for (const { ticket: t, started: n } of starts) {
-          const run = this.table.tickets.get(t);
-          // A ticket already settled, or whose prefix is already known (the claim covers it), needs no record.
-          if (run && n > run.started && n > run.atClaim) this.recordUntracked(REC.START, { t, n });
-        }
-      } catch (err) {
-        this.emit('error', err as Error); // the log refuses records: the jobs count as unstarted, the safe side
-        now = true;
+    if (this.#closed) return;
+    try {
+      for (const { ticket: t, started: n } of starts) {
+        const run = this.table.tickets.get(t);
+        // A ticket already settled, or whose prefix is already known (the claim covers it), needs no record.
+        if (run && n > run.started && n > run.atClaim) this.recordUntracked(REC.START, { t, n });
       }
+    } catch (err) {
+      this.emit('error', err as Error); // the log refuses records: the jobs count as unstarted, the safe side
     }
-    // Nothing of theirs left to write (no record was needed, and earlier ones are written): no write will follow.
-    if (now || this.#log.isWritten(this.#log.nextSeq - 1)) this.#startsWritten();
-  };
-
-  /**
-   * The writer's onWrite (and a cut): the batch holding the waiters' STARTs is written. They are called in a
-   * microtask, once the writer's flush has returned: they start processors, which must not run inside it.
-   */
-  readonly #startsWritten = (): void => {
-    if (this.#startsWriting.length > 0) queueMicrotask(this.#callStartWaiters);
-  };
-  readonly #callStartWaiters = (): void => {
-    const waiters = this.#startsWriting;
-    this.#startsWriting = [];
-    for (const fn of waiters) fn();
   };
 
   progress(id: string, data: unknown): Promise<unknown> {

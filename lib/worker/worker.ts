@@ -50,11 +50,7 @@
  * are active in the log; if the process dies, those not yet started are released with nothing counted, because
  * the log says which started (Starts, queue/owner.ts): the ticket's claim covers the jobs started as it is
  * claimed, and for the rest the worker counts how far into each ticket it has got in a tally the owner reads
- * before each log flush (Owner.started: one START record per ticket per batch, an increment per job). A job
- * beyond its ticket's claim waits in its slot (#parked) until the write() of its START (Owner.afterStartsWritten:
- * one callback per turn for all of them), so that one which ends the process or blocks it is known to have
- * started and is stalled, not released to run again uncounted. close() and a lost lease hand back, or drop, the
- * jobs still waiting as they do the inbox.
+ * before each log flush (Owner.started: one START record per ticket per batch, an increment per job).
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
@@ -170,8 +166,6 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
   /** Lease renewal, close timeouts, job timeouts and finish times (clock.ts); the owner's (registry.ts). */
   readonly #clock: Clock;
   readonly #inbox: Array<{ ticket: string; tj: TicketJob; held: Held }> = [];
-  /** Claimed-ahead jobs taken from the inbox, each holding a slot until its START is written (#unpark). */
-  #parked: Array<{ ticket: string; tj: TicketJob; held: Held }> = [];
   readonly #running = new Map<string, Running>();
   readonly #held = new Map<string, Held>();
   readonly #port: WorkerPort;
@@ -309,21 +303,14 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
   #pump(): void {
     const owner = this.#owner;
     if (!owner || this.#closing) return;
-    while (this.#inbox.length > 0 && this.#running.size + this.#parked.length < this.#runner.capacity) {
-      const next = this.#inbox.shift()!;
-      const held = next.held;
-      // Past the claimed prefix a start must be told and its START written before the processor is called
-      // (header: Lookahead): it waits, holding its slot, with the others parked in this turn, for that write.
-      if (++held.started > held.atClaim) {
-        if (!held.told) owner.started(held);
-        if (this.#parked.length === 0) owner.afterStartsWritten(this.#unpark);
-        this.#parked.push(next);
-        continue;
-      }
-      this.#start(owner, next.ticket, next.tj);
+    while (this.#inbox.length > 0 && this.#running.size < this.#runner.capacity) {
+      const { ticket, tj, held } = this.#inbox.shift()!;
+      // Past the claimed prefix a start must be told (header: Lookahead); counted before the processor is called.
+      if (++held.started > held.atClaim && !held.told) owner.started(held);
+      this.#start(owner, ticket, tj);
     }
     const lookahead = this.#lookahead();
-    const free = this.#runner.capacity - this.#running.size - this.#parked.length - this.#inbox.length - this.#port.inFlight;
+    const free = this.#runner.capacity - this.#running.size - this.#inbox.length - this.#port.inFlight;
     const want = free + lookahead;
     // A free slot with nothing to start and nothing on the way asks at once; otherwise ask in chunks, so that
     // tickets carry many jobs. The desk hands out the lookahead only when the queue is busy (desk.ts).
@@ -368,20 +355,6 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
     for (const tj of content.jobs) this.#inbox.push({ ticket: content.ticket, tj, held });
     this.#pump();
   }
-
-  /**
-   * Owner.afterStartsWritten's callback: the STARTs of the parked jobs are written, so they run now. One closing
-   * leaves them to close(), which hands them back unstarted; one whose lease was lost meanwhile is dropped, as its
-   * inbox is (#renew).
-   */
-  readonly #unpark = (): void => {
-    const owner = this.#owner;
-    if (!owner || this.#closing) return;
-    const parked = this.#parked;
-    this.#parked = [];
-    for (const { ticket, tj, held } of parked) if (!held.lost) this.#start(owner, ticket, tj);
-    this.#pump();
-  };
 
   #start(owner: Owner, ticket: string, tj: TicketJob): void {
     const key = runKey(ticket, tj.id);
@@ -606,7 +579,7 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
         owner.detach(this.#port);
         owner.off('drained', this.#onDrained);
         const released: Array<Promise<unknown> | undefined> = [];
-        for (const { ticket, tj } of [...this.#parked.splice(0), ...this.#inbox.splice(0)]) {
+        for (const { ticket, tj } of this.#inbox.splice(0)) {
           released.push(owner.release(ticket, tj.id, tj.attempt));
           this.#settleLocal(ticket, tj.id);
         }
