@@ -288,11 +288,6 @@ export class Log extends EventEmitter<LogEvents> {
     this.#writer.beforeFlush = fn;
   }
 
-  /** Calls `fn` after each batch is handed to write() (writer.ts, onWrite). One hook per log: the owner's. */
-  set onWrite(fn: (() => void) | undefined) {
-    this.#writer.onWrite = fn;
-  }
-
   requestFlushSoon(): void {
     this.#writer.requestFlush();
   }

@@ -193,9 +193,4 @@ export interface WorkerBackend extends JobBackend, EventSource {
   release(ticket: string, id: string, attempt: number, why?: string): Promise<unknown> | undefined;
   /** The start tally of a ticket, once per flush (Starts): the owner reads it before its next log flush. */
   started(tally: StartTally): void;
-  /**
-   * Calls `fn` once the STARTs of every tally told so far are written, or the log refused them (Starts): a
-   * claimed-ahead job's processor is called only then. One call per turn covers every job held back in it.
-   */
-  afterStartsWritten(fn: () => void): void;
 }

@@ -25,10 +25,12 @@
  *   10    PAUSE     {}
  *   11    RESUME    {}
  *   12    RETRY     {id, ts}                                  a failed or completed job sent back to waiting
- *   13    RELEASE   {id, a, why?}                             an attempt handed back with nothing counted: it never
+ *   13    RELEASE   {id, a, why?, o?: 1}                      an attempt handed back with nothing counted: it never
  *                                                             started (graceful close, unclaimed or unstarted at a
  *                                                             crash or lease expiry), or it was the victim of another
- *                                                             job that crashed or overran its thread
+ *                                                             job that crashed or overran its thread. o: 1, orphaned:
+ *                                                             unstarted in a claimed ticket whose holder died; it may
+ *                                                             have started (queue/owner/starts.ts, Starts)
  *   14    START     {t: ticket, n}                            the first n jobs of ticket t have started (ticket order);
  *                                                             the claim itself covers the first s (ACTIVE). Written by
  *                                                             the owner for its workers, one per ticket per log
@@ -123,6 +125,8 @@ export interface ReleaseEvent {
   id: string;
   a: number;
   why?: string;
+  /** 1: orphaned, unstarted in a claimed ticket whose holder died (queue/owner/starts.ts, Starts). */
+  o?: 1;
 }
 export interface CompleteEvent {
   id: string;

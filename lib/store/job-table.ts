@@ -15,6 +15,8 @@
  * (its ACTIVE carried `s`) gets a TicketRun that its active jobs point at, with their position in the ticket; START
  * records raise the run's started prefix. isStarted() answers for one job, given whether its ticket was claimed.
  * A ticket's run lives while one of its jobs is active in it (tickets below), so memory follows running work.
+ * A RELEASE with `o: 1` marks its job orphaned (it may have started unseen before a crash); the mark lasts until
+ * an attempt of the job completes or fails, and the desk never hands a marked job out beyond a claim prefix.
  */
 import type { RecordPointer } from '../log/writer.js';
 import { LazyHeap, type HeapItem } from './heap.js';
@@ -25,6 +27,7 @@ import {
   type AddEvent,
   type CompleteEvent,
   type FailEvent,
+  type ReleaseEvent,
   type StallEvent,
   type StartEvent,
   type StoredJobOpts,
@@ -47,6 +50,8 @@ class JobExtra {
   run: TicketRun | undefined = undefined;
   slot = 0;
   logPtrs: RecordPointer[] | undefined = undefined;
+  /** Released unstarted by a crash it may have caused (RELEASE o: 1); cleared by COMPLETE or FAIL (header). */
+  orphaned = false;
 }
 
 /** What the log says about the starts of one tracked ticket (header: Starts). */
@@ -257,6 +262,8 @@ export class JobMeta implements HeapItem {
   get slot(): number { return this.#x?.slot ?? 0; }
   set slot(v: number) { if (v !== 0 || this.#x) this.#extra().slot = v; }
   get logPtrs(): RecordPointer[] | undefined { return this.#x?.logPtrs; }
+  get orphaned(): boolean { return this.#x?.orphaned ?? false; }
+  set orphaned(v: boolean) { if (v || this.#x) this.#extra().orphaned = v; }
   set logPtrs(v: RecordPointer[] | undefined) { if (v !== undefined || this.#x) this.#extra().logPtrs = v; }
 }
 
@@ -367,6 +374,7 @@ export class JobTable {
         job.finishedOn = e.ts;
         job.resultPtr = ptr;
         job.ticket = undefined;
+        job.orphaned = false; // its run returned (header)
         this.#move(job, 'completed');
         this.#single(t, TRANSITION.COMPLETED, job, 'active');
         t.attempt = e.a;
@@ -389,6 +397,7 @@ export class JobTable {
         } else {
           job.attemptsMade++;
           job.failedReason = (e as FailEvent).e.message;
+          job.orphaned = false; // its run returned (header)
         }
         job.failPtr = ptr;
         if (e.r !== null) {
@@ -479,10 +488,11 @@ export class JobTable {
         return job;
       }
       case REC.RELEASE: {
-        const e = ev as { id: string; a: number };
+        const e = ev as ReleaseEvent;
         const job = this.#activeAttempt(e.id, e.a);
         if (!job) return undefined;
         job.ticket = undefined;
+        if (e.o === 1) job.orphaned = true;
         this.#move(job, job.runAt > 0 ? 'delayed' : 'waiting');
         this.#single(t, TRANSITION.RELEASED, job, 'active');
         t.attempt = e.a;

@@ -15,6 +15,7 @@
  *            | [flags & 1] ptr resultPtr | [flags & 2] ptr failPtr | [flags & 4] u32 len, failedReason UTF-8
  *            | [flags & 8] u32 len, progress JSON | [flags & 16] u32 n, n × ptr logPtrs
  *            | [flags & 32] u16 len, ticket UTF-8 | u32 slot | u32 atClaim | u32 started   (version 2)
+ *            flags & 64: orphaned (JobMeta.orphaned), no bytes of its own
  *   ptr      f64 seq | f64 segmentId | f64 offset | u32 size
  *   id       u16 0xffff, f64 n: a generated id, String(n) (rebuilt twice as fast as from UTF-8 bytes);
  *            or u16 length (< 0xffff; job ids are at most 256 characters), UTF-8
@@ -23,6 +24,8 @@
  * the previous owner): it needs to know which had started, so an active job of a tracked ticket (job-table.ts,
  * Starts) carries its ticket, its position in it and the ticket's start counts (flag 32). Version 1 (before
  * starts were tracked) is still read: its active jobs count as started, as they did when it was written.
+ * Flag 64 (the orphan mark, queue/owner/starts.ts) adds no bytes, so the layout and the version stay: a reader
+ * from before it ignores the bit, losing only the mark (its job may then once more run claimed ahead).
  */
 import { SpoolError } from '../errors.js';
 import type { RecordPointer } from '../log/writer.js';
@@ -40,6 +43,7 @@ const HAS_REASON = 4;
 const HAS_PROGRESS = 8;
 const HAS_LOGS = 16;
 const HAS_RUN = 32;
+const ORPHANED = 64;
 
 /** Appends little-endian fields to a growing buffer, through a DataView (which V8 compiles to plain stores). */
 class Writer {
@@ -189,7 +193,7 @@ export function encodeSnapshot(table: JobTable): Buffer {
       const progress = j.progress === 0 || j.progress === undefined ? undefined : JSON.stringify(j.progress);
       const flags =
         (j.resultPtr ? HAS_RESULT : 0) | (j.failPtr ? HAS_FAIL : 0) | (j.failedReason !== undefined ? HAS_REASON : 0) |
-        (progress !== undefined ? HAS_PROGRESS : 0) | (j.logPtrs ? HAS_LOGS : 0) | (j.run ? HAS_RUN : 0);
+        (progress !== undefined ? HAS_PROGRESS : 0) | (j.logPtrs ? HAS_LOGS : 0) | (j.run ? HAS_RUN : 0) | (j.orphaned ? ORPHANED : 0);
       w.fixed(j, nameNo, optsNo, flags);
       if (j.resultPtr) w.ptr(j.resultPtr);
       if (j.failPtr) w.ptr(j.failPtr);
@@ -275,6 +279,7 @@ function read(buf: Buffer): JobTable {
     job.stalls = stalls;
     job.processedOn = processedOn;
     job.finishedOn = finishedOn;
+    if (flags & ORPHANED) job.orphaned = true;
     if (flags & HAS_RESULT) job.resultPtr = ptr();
     if (flags & HAS_FAIL) job.failPtr = ptr();
     if (flags & HAS_REASON) job.failedReason = str(u32());

@@ -18,7 +18,6 @@ import type { BackoffOptions } from '../queue/options.js';
 import type { JobFields, StartTally, WorkerBackend, WorkerPort } from '../queue/backend.js';
 import type { TicketContent, TicketJob } from '../queue/tickets.js';
 import { toWire } from './error-wire.js';
-import { checkResult } from './result-json.js';
 import { InlineRunner, type Runner } from './runners.js';
 import type { RunHooks, RunOutcome } from './thread-pool.js';
 
@@ -74,8 +73,6 @@ export class JobLoop<DataType = unknown> {
   /** Lease renewal and finish times (clock.ts). */
   readonly #clock: Clock;
   readonly #inbox: Array<{ ticket: string; tj: TicketJob; held: Held }> = [];
-  /** Claimed-ahead jobs taken from the inbox, each holding a slot until its START is written (#unpark). */
-  #parked: Array<{ ticket: string; tj: TicketJob; held: Held }> = [];
   readonly #running = new Map<string, Running>();
   readonly #held = new Map<string, Held>();
   #idleWaiters: Array<() => void> = [];
@@ -105,15 +102,12 @@ export class JobLoop<DataType = unknown> {
     return new Promise<void>((r) => this.#idleWaiters.push(r));
   }
 
-  /**
-   * close(): stops asking for work and hands back, unstarted (no attempt counts), every job in hand: the inbox, and
-   * the claimed-ahead jobs waiting in their slots for their START's write.
-   */
+  /** close(): stops asking for work and hands back, unstarted (no attempt counts), every job in hand. */
   handBackInbox(): Promise<unknown> {
     this.port.want = 0;
     const released: Array<Promise<unknown> | undefined> = [];
     const backend = this.backend!;
-    for (const { ticket, tj } of [...this.#parked.splice(0), ...this.#inbox.splice(0)]) {
+    for (const { ticket, tj } of this.#inbox.splice(0)) {
       released.push(backend.release(ticket, tj.id, tj.attempt));
       this.settleLocal(ticket, tj.id);
     }
@@ -132,21 +126,15 @@ export class JobLoop<DataType = unknown> {
   pump(): void {
     const owner = this.backend;
     if (!owner || this.#host.closing) return;
-    while (this.#inbox.length > 0 && this.#running.size + this.#parked.length < this.#runner.capacity) {
-      const next = this.#inbox.shift()!;
-      const held = next.held;
-      // Past the claimed prefix a start must be told and its START written before the processor is called
-      // (worker.ts header: Lookahead): it waits, holding its slot, with the others parked in this turn, for that write.
-      if (++held.started > held.atClaim) {
-        if (!held.told) owner.started(held);
-        if (this.#parked.length === 0) owner.afterStartsWritten(this.#unpark);
-        this.#parked.push(next);
-        continue;
-      }
-      this.#start(owner, next.ticket, next.tj);
+    while (this.#inbox.length > 0 && this.#running.size < this.#runner.capacity) {
+      const { ticket, tj, held } = this.#inbox.shift()!;
+      // Past the claimed prefix a start must be told (worker.ts header: Lookahead); counted before the processor
+      // is called.
+      if (++held.started > held.atClaim && !held.told) owner.started(held);
+      this.#start(owner, ticket, tj);
     }
     const lookahead = this.#lookahead();
-    const free = this.#runner.capacity - this.#running.size - this.#parked.length - this.#inbox.length - this.port.inFlight;
+    const free = this.#runner.capacity - this.#running.size - this.#inbox.length - this.port.inFlight;
     const want = free + lookahead;
     // A free slot with nothing to start and nothing on the way asks at once; otherwise ask in chunks, so that
     // tickets carry many jobs. The desk hands out the lookahead only when the queue is busy (desk.ts).
@@ -189,20 +177,6 @@ export class JobLoop<DataType = unknown> {
     };
     this.#held.set(content.ticket, held);
     for (const tj of content.jobs) this.#inbox.push({ ticket: content.ticket, tj, held });
-    this.pump();
-  };
-
-  /**
-   * afterStartsWritten's callback: the STARTs of the parked jobs are written, so they run now. One closing leaves
-   * them to close(), which hands them back unstarted; one whose lease was lost meanwhile is dropped, as its inbox
-   * is (renew).
-   */
-  readonly #unpark = (): void => {
-    const owner = this.backend;
-    if (!owner || this.#host.closing) return;
-    const parked = this.#parked;
-    this.#parked = [];
-    for (const { ticket, tj, held } of parked) if (!held.lost) this.#start(owner, ticket, tj);
     this.pump();
   };
 
@@ -355,6 +329,7 @@ export class JobLoop<DataType = unknown> {
     });
   }
 
+
   settleLocal(ticket: string, id: string): void {
     const held = this.#held.get(ticket);
     if (!held) return;
@@ -393,6 +368,23 @@ export class JobLoop<DataType = unknown> {
     const job = ticket !== undefined ? this.#running.get(runKey(ticket, jobId))?.job : undefined;
     if (job) this.#events.emit('progress', job, data);
   };
+}
+
+/**
+ * A job's result as the JSON the log stores, or why it cannot be stored: it must be JSON within maxDataBytes, like
+ * job data. A value JSON drops (a function, a symbol) is stored as null, as it would be inside an object.
+ */
+function checkResult(result: unknown, maxBytes: number): string | SpoolError {
+  let json: string;
+  try {
+    json = JSON.stringify(result) ?? 'null';
+  } catch (cause) {
+    return new SpoolError('ERR_INVALID_ARG', `the job's result is not serializable as JSON: ${(cause as Error).message}`, { cause });
+  }
+  // Bytes are at most 3 per UTF-16 unit: count them only when the string could be over the limit.
+  const bytes = json.length * 3 <= maxBytes ? json.length : Buffer.byteLength(json);
+  if (bytes > maxBytes) return new SpoolError('ERR_TOO_LARGE', `the job's result of ${bytes} bytes is over maxDataBytes (${maxBytes})`);
+  return json;
 }
 
 /** The key of one run of a job: its ticket and its id. */

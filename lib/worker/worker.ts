@@ -53,11 +53,7 @@
  * are active in the log; if the process dies, those not yet started are released with nothing counted, because
  * the log says which started (Starts, queue/owner/starts.ts): the ticket's claim covers the jobs started as it is
  * claimed, and for the rest the worker counts how far into each ticket it has got in a tally the owner reads
- * before each log flush (Owner.started: one START record per ticket per batch, an increment per job). A job
- * beyond its ticket's claim waits in its slot (parked, job-loop.ts) until the write() of its START
- * (afterStartsWritten: one callback per turn for all of them), so that one which ends the process or blocks it is
- * known to have started and is stalled, not released to run again uncounted. close() and a lost lease hand back,
- * or drop, the jobs still waiting as they do the inbox.
+ * before each log flush (Owner.started: one START record per ticket per batch, an increment per job).
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';

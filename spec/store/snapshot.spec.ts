@@ -95,6 +95,24 @@ describe('snapshot', () => {
     assert.deepEqual(describeTable(decodeSnapshot(encodeSnapshot(table))), describeTable(table));
   });
 
+  it('keeps the orphan mark of a RELEASE with o: 1 (flag 64) through stalls, and drops it at a COMPLETE or FAIL', () => {
+    const table = new JobTable();
+    let seq = 0;
+    const apply = (t: JobTable, type: number, ev: object): void => void t.apply(type, ev, { seq: ++seq, segmentId: 1, offset: seq * 80, size: 60 });
+    for (const id of ['a', 'b', 'c', 'd']) apply(table, REC.ADD, { id, n: 'j', d: null, o: {}, ts: 1 });
+    apply(table, REC.ACTIVE, { t: '3x1', j: [['a', 1], ['b', 1], ['c', 1], ['d', 1]], ts: 2, s: 0 });
+    for (const id of ['a', 'b', 'c']) apply(table, REC.RELEASE, { id, a: 1, why: 'not started', o: 1 });
+    apply(table, REC.RELEASE, { id: 'd', a: 1 }); // a graceful hand-back: no mark
+    const decoded = decodeSnapshot(encodeSnapshot(table));
+    const marks = (t: JobTable): boolean[] => ['a', 'b', 'c', 'd'].map((id) => t.jobs.get(id)!.orphaned);
+    assert.deepEqual(marks(decoded), [true, true, true, false]);
+    apply(decoded, REC.ACTIVE, { t: '4x1', j: [['a', 1], ['b', 1], ['c', 1]], ts: 3, s: 3 });
+    apply(decoded, REC.STALL, { id: 'a', a: 1, r: 3, ts: 3, s: 1 });
+    apply(decoded, REC.COMPLETE, { id: 'b', a: 1, rv: null, ts: 3 });
+    apply(decoded, REC.FAIL, { id: 'c', a: 1, e: { name: 'Error', message: 'x' }, r: 4, ts: 3 });
+    assert.deepEqual(marks(decodeSnapshot(encodeSnapshot(decoded))), [true, false, false, false]);
+  });
+
   it('still reads version 1, whose active jobs count as started', () => {
     const table = richTable();
     const v1 = Buffer.from(encodeSnapshot(table));

@@ -564,7 +564,7 @@ describe('Worker.close', () => {
     assert.equal(after.returnvalue, 'finished');
   });
 
-  it('hands back, uncounted, claimed-ahead jobs still waiting for their START to be written', SAFETY, async (t) => {
+  it('hands back, uncounted, the claimed-ahead jobs it had not started', SAFETY, async (t) => {
     const s = setup(t);
     const q = s.queue();
     const JOBS = 400;
@@ -572,7 +572,7 @@ describe('Worker.close', () => {
     const ran = new Set<string>();
     let closing: Promise<void> | undefined;
     // Concurrency 2, short jobs: the worker claims ahead. Job 200 closes the worker a turn later, from a callback
-    // queued before the writer's next flush: by then its neighbour has ended and the next job waits for its START.
+    // queued before the writer's next flush, with claimed-ahead jobs still in its inbox.
     const w = s.worker('q', async (job) => {
       ran.add(job.id);
       if ((job.data as { i: number }).i === 200) {
@@ -585,8 +585,7 @@ describe('Worker.close', () => {
     await closing;
     const counts = await q.getJobCounts();
     assert.equal(counts.active, 0, `close() left jobs active: ${JSON.stringify(counts)}`);
-    // Every job that never ran is waiting again, nothing counted: close() handed it back (RELEASE), from the inbox
-    // or from its slot, where it waited for its START.
+    // Every job that never ran is waiting again, nothing counted: close() handed it back (RELEASE).
     for (const j of added) {
       if (ran.has(j.id)) continue;
       const job = (await q.getJob(j.id))!;

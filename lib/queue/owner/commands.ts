@@ -295,14 +295,6 @@ function started(owner: Owner, tally: StartTally): void {
   owner.started(tally);
 }
 
-/**
- * Calls `fn` once the STARTs of every tally told so far are written (Starts, starts.ts): a worker's claimed-ahead
- * jobs wait for it before their processors run. From another process, a request whose reply is that moment.
- */
-function afterStartsWritten(owner: Owner, fn: () => void): void {
-  owner.afterStartsWritten(fn);
-}
-
 /** The owner's commands by name (header). */
 export const COMMANDS = {
   addOne,
@@ -332,7 +324,6 @@ export const COMMANDS = {
   finish,
   release,
   started,
-  afterStartsWritten,
 } as const;
 
 export type CommandName = keyof typeof COMMANDS;

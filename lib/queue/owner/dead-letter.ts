@@ -32,6 +32,18 @@ export interface OwnerSource {
   release(key: string): Promise<void>;
 }
 
+/**
+ * The source of an owner opened outside the registry (a test that drives an Owner directly): it reaches no other
+ * owner, so a move to a dead-letter queue fails (ERR_OWNER_UNREACHABLE, reported as 'error'; the job stays failed).
+ */
+export const NO_OWNERS: OwnerSource = {
+  acquire: (name) => ({
+    key: '',
+    owner: Promise.reject(new SpoolError('ERR_OWNER_UNREACHABLE', `dead-letter queue ${name}: this owner was opened outside the registry, and reaches no other owner`)),
+  }),
+  release: () => Promise.resolve(),
+};
+
 /** What the move uses of the owner whose job it moves. */
 export interface DeadLetterHost {
   readonly name: string;

@@ -10,9 +10,13 @@
  * that tickets, whose file operations and ACTIVE record cost far more than a short job, carry many jobs.
  *
  * Each ticket's ACTIVE says how many of its jobs (a prefix) start as it is claimed: the worker's free slots at the
- * cut (`s`, see Starts in owner.ts). Those are exactly the jobs the worker starts in the code that claims the
+ * cut (`s`, see starts.ts). Those are exactly the jobs the worker starts in the code that claims the
  * ticket: its free count never overstates what it can start (it only grows as jobs end), and every job it has in
  * hand or on the way was subtracted from it. The rest of a ticket is lookahead, whose starts START records tell.
+ *
+ * Orphaned jobs (JobMeta.orphaned: released unstarted after their holder died, maybe having started unseen; Starts
+ * in starts.ts) are never put beyond that prefix: the ticket is cut before one, and a worker with no free slot gets
+ * none. So the next run of such a job is known to have started from its claim on, and a crash in it is a stall.
  */
 import type { JobMeta } from '../../store/job-table.js';
 import { REC } from '../../store/events.js';
@@ -99,8 +103,19 @@ export class TicketDesk {
       const waiting = table.count('waiting');
       const n = Math.min(waiting >= BUSY ? port.want : Math.min(port.free, port.want), MAX_TICKET_JOBS);
       if (n <= 0) continue;
-      for (let job = table.ready.pop(); job; job = jobs.length < n ? table.ready.pop() : undefined) jobs.push(job);
-      if (jobs.length === 0) break;
+      let held: JobMeta | undefined;
+      for (let job = table.ready.pop(); job; job = jobs.length < n ? table.ready.pop() : undefined) {
+        // An orphaned job goes only where it starts as the ticket is claimed (header): cut the ticket before it.
+        if (jobs.length >= port.free && job.orphaned) {
+          table.ready.push((held = job)); // same keys and stamp: back in its place
+          break;
+        }
+        jobs.push(job);
+      }
+      if (jobs.length === 0) {
+        if (held) continue; // this worker has no free slot for it; another may
+        break;
+      }
       this.#cut(port, jobs);
     }
     const empty = table.count('waiting') === 0 && table.count('active') === 0;

@@ -193,8 +193,4 @@ export class LocalBackend implements QueueBackend, WorkerBackend {
   started(tally: StartTally): void {
     C.started(this.#owner, tally);
   }
-
-  afterStartsWritten(fn: () => void): void {
-    C.afterStartsWritten(this.#owner, fn);
-  }
 }

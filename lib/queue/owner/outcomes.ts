@@ -33,7 +33,7 @@ export interface OutcomeHost {
   heard(event: keyof OwnerEventMap): boolean;
   emit<K extends keyof OwnerEventMap>(event: K, ...args: OwnerEventMap[K]): boolean;
   stall(job: JobMeta, why?: string): Promise<unknown>;
-  release(ticket: string, id: string, attempt: number, why?: string): Promise<unknown> | undefined;
+  release(ticket: string, id: string, attempt: number, why?: string, orphaned?: boolean): Promise<unknown> | undefined;
   /** A job became ready (scheduler.ts). */
   afterReady(job: JobMeta | undefined): void;
   /** A job failed for good with a deadLetter option (dead-letter.ts). */
@@ -95,14 +95,15 @@ export function stall(o: OutcomeHost, job: JobMeta, why?: string): Promise<unkno
 
 /**
  * A lease taken back (expired, or left by a dead owner): stalls the job if it had started, releases it if not
- * (starts.ts). `claimed`: its ticket had been claimed. Errors go to 'error' (the log refused the record).
+ * (starts.ts), orphaned if its ticket was claimed (`claimed`: its holder may have started it unseen). Errors go to
+ * 'error' (the log refused the record).
  */
 export function settleOrphan(o: OutcomeHost, job: JobMeta, claimed: boolean, why?: string): void {
   try {
     if (o.table.isStarted(job, claimed)) {
       void o.stall(job, why).catch((err: Error) => o.emit('error', err));
     } else {
-      void o.release(job.ticket!, job.id, job.attemptsMade + 1, 'not started when its lease was taken back')?.catch((err: Error) => o.emit('error', err));
+      void o.release(job.ticket!, job.id, job.attemptsMade + 1, 'not started when its lease was taken back', claimed)?.catch((err: Error) => o.emit('error', err));
     }
   } catch (err) {
     o.emit('error', err as Error); // the log refused the record (closed, or failed): nothing was changed
@@ -112,8 +113,9 @@ export function settleOrphan(o: OutcomeHost, job: JobMeta, claimed: boolean, why
 /**
  * Hands an attempt back without counting anything: it never started (a worker closing gracefully, a lease taken
  * back before the start), or it was the victim of a neighbour in its thread (`why` says so in the log).
+ * `orphaned`: unstarted in a claimed ticket whose holder died, so it may have started unseen (starts.ts).
  */
-export function release(o: OutcomeHost, ticket: string, id: string, attempt: number, why?: string): Promise<unknown> | undefined {
+export function release(o: OutcomeHost, ticket: string, id: string, attempt: number, why?: string, orphaned = false): Promise<unknown> | undefined {
   const job = o.table.jobs.get(id);
   if (!holds(job, ticket, attempt)) return undefined;
   const cut = o.cutBack;
@@ -122,7 +124,8 @@ export function release(o: OutcomeHost, ticket: string, id: string, attempt: num
     cut.lost(ticket, id).catch(() => undefined);
     return Promise.resolve();
   }
-  const { done } = o.record(REC.RELEASE, why === undefined ? { id, a: attempt } : { id, a: attempt, why });
+  const ev = why === undefined ? { id, a: attempt } : orphaned ? { id, a: attempt, why, o: 1 } : { id, a: attempt, why };
+  const { done } = o.record(REC.RELEASE, ev);
   o.desk.settled(ticket, id);
   o.afterReady(job);
   return done;

@@ -50,7 +50,7 @@ import { TicketDesk } from './desk.js';
 import type { Outcome, OwnerEventMap, StartTally, WorkerPort } from '../backend.js';
 import { foldLog, type DamagedJob, type LostSeqs } from '../fold.js';
 import type { ResolvedQueueOptions } from '../options.js';
-import { DeadLetters, type OwnerSource } from './dead-letter.js';
+import { DeadLetters, NO_OWNERS, type OwnerSource } from './dead-letter.js';
 import type { Clock } from '../clock.js';
 import { finish, release, settleOrphan, stall } from './outcomes.js';
 import { Scheduler } from './scheduler.js';
@@ -94,16 +94,12 @@ export class Owner extends EventEmitter<OwnerEvents> {
     this.#maint = new Maintenance(log, this);
     this.#deadLetters = new DeadLetters(this, owners);
     this.#schedule = new Scheduler(this);
-    this.#starts = new StartLog(this, log);
+    this.#starts = new StartLog(this, () => log.requestFlushSoon());
     this.cutBack = new CutBack(this, log);
     this.setMaxListeners(0); // every Queue and Worker on this directory in the process listens here
     log.beforeFlush = this.#starts.flush;
-    log.onWrite = this.#starts.written;
     log.on('damage', (d) => this.emit('error', new SpoolError('ERR_CORRUPT_RECORD', `damaged log range quarantined: segment ${d.segmentId} [${d.offset}, ${d.end}) ${d.reason}${this.#jobsIn(d)}`)));
-    log.on('cut', () => {
-      this.#refold();
-      this.#starts.written(); // the STARTs were cut with their batch: their jobs run as unstarted, the safe side
-    });
+    log.on('cut', () => this.#refold());
   }
 
   /**
@@ -164,8 +160,11 @@ export class Owner extends EventEmitter<OwnerEvents> {
     this.#starts.flushSoon();
   }
 
-  /** `owners`: where the owners of dead-letter queues come from (the registry, registry.ts). */
-  static async open(name: string, opts: ResolvedQueueOptions, owners: OwnerSource): Promise<Owner> {
+  /**
+   * `owners`: where the owners of dead-letter queues come from (the registry, registry.ts); left out (a test that
+   * drives an Owner directly), none: a move to a dead-letter queue fails (dead-letter.ts, NO_OWNERS).
+   */
+  static async open(name: string, opts: ResolvedQueueOptions, owners: OwnerSource = NO_OWNERS): Promise<Owner> {
     const dir = path.resolve(opts.dir, name);
     const log = await Log.open(dir, {
       durability: opts.durability,
@@ -276,19 +275,14 @@ export class Owner extends EventEmitter<OwnerEvents> {
     settleOrphan(this, job, claimed, why);
   }
 
-  /** Hands an attempt back without counting anything (outcomes.ts). */
-  release(ticket: string, id: string, attempt: number, why?: string): Promise<unknown> | undefined {
-    return release(this, ticket, id, attempt, why);
+  /** Hands an attempt back without counting anything; `orphaned`: it may have started unseen (outcomes.ts, starts.ts). */
+  release(ticket: string, id: string, attempt: number, why?: string, orphaned = false): Promise<unknown> | undefined {
+    return release(this, ticket, id, attempt, why, orphaned);
   }
 
   /** A worker's start tally, once per flush (starts.ts). */
   started(tally: StartTally): void {
     this.#starts.started(tally);
-  }
-
-  /** Calls `fn` once the STARTs of every tally told so far are written, or refused (starts.ts). */
-  afterStartsWritten(fn: () => void): void {
-    this.#starts.afterStartsWritten(fn);
   }
 
   progress(id: string, data: unknown): Promise<unknown> {

@@ -18,22 +18,24 @@
  *     flush; the owner reads the tallies and appends one START per ticket right before the log writer's next flush
  *     (StartLog.flush, the writer's beforeFlush hook; it asks for a flush if none is coming), so they join the batch
  *     of the turn's outcomes: a busy worker costs one small record per ticket per batch, and per job an increment.
- *     A claimed-ahead job is counted before its processor is called, and is not called until its START is written
- *     to the OS: the worker holds the jobs it counted in a turn (in their slots) and asks afterStartsWritten() for
- *     one callback, which comes in a microtask after the write() of the batch holding their STARTs (StartLog.written,
- *     the writer's onWrite), so they wait about a turn, all together, and no syscall is added for them. (In fsync
- *     mode that write may wait behind a sync in flight. A worker running one job at a time and finishing each within
- *     the turn pays a turn and a write() per claimed-ahead job: the price of knowing which one was running.)
+ *     Nothing waits: a claimed-ahead job starts at once, and its START follows at most a turn later.
+ *   - orphaned. A job of a claimed ticket that the log does not know as started when its lease is taken back
+ *     (a new owner at open, or an expiry) is RELEASEd with `o: 1`: it may have started in the turn before the
+ *     process died, its START not yet written. The mark is folded into the job (JobMeta.orphaned) and kept by
+ *     checkpoints. The desk never puts a marked job beyond a ticket's claim prefix (desk.ts): it cuts the ticket
+ *     before it, so its next run starts in the claim's own code and is tracked exactly.
  * Crash story. A claimed-at-once job is counted as started from the rename on, before its processor runs; a
- * claimed-ahead job from the write() of its START on, before its processor runs. So a job that kills the process,
- * or blocks its event loop until it is killed, has its start in the log whatever it does: the next owner stalls it
- * (after maxStalledCount stalls it fails) rather than releasing it to run again, uncounted, forever. Remaining
- * window, on the side of counting a start that did not happen: a process that dies between the write() of a START
- * and the microtask that calls the processors (nothing but microtasks runs there) stalls jobs that never ran. A
- * batch cut back takes its STARTs with it: those jobs run as unstarted (the safe side), as do those whose START a
- * closing owner did not write, and those waiting while the owner cools after a cut back (cut-back.ts: no START is
- * written then; the tallies are logged by the first flush after it). A log failed for good refuses STARTs and outcomes alike: the jobs waiting run as
- * unstarted, or wait until close() hands them back.
+ * claimed-ahead job once its START is written (at most a turn of the event loop after its start; in fsync mode
+ * it may also wait behind a sync in flight). A claimed-ahead job whose processor ended the process, or blocked its
+ * event loop until it was killed, before that has no START: it is released uncounted, but orphaned, so its next
+ * run is in a claim prefix and a crash there stalls it (after maxStalledCount stalls it fails). A job is released
+ * uncounted by a crash at most once in a row: a poison job runs at most maxStalledCount + 2 times, and the
+ * innocent jobs claimed ahead beside it are released orphaned, never charged. The mark stays through stalls and
+ * releases and is cleared when an attempt settles by its processor (COMPLETE, FAIL): that run returned, so the
+ * job is no longer suspected of taking the process down. A batch cut back takes its STARTs with it: those jobs
+ * count as unstarted (the safe side: orphaned at the next crash), as do those whose START a closing owner did
+ * not write, and those started while the owner cools after a cut back (cut-back.ts: no START is written then;
+ * the tallies are logged by the first flush after it).
  * Power loss may lose the rename of a claim (ticket files are not fsynced) or unsynced STARTs: those jobs are
  * released, which charges nobody for the power cut. A STALL or RELEASE written by an expiry whose ticket file was
  * already recycled but not yet in the log when the process died is decided again by the next owner, which sees no
@@ -53,31 +55,16 @@ export interface StartsHost {
   emit(event: 'error', err: Error): boolean;
 }
 
-/** What the start log uses of the owner's log (log.ts). */
-export interface StartsLog {
-  readonly nextSeq: number;
-  isWritten(seq: number): boolean;
-  /** Asks the log writer for a flush soon, when none may be coming. */
-  requestFlushSoon(): void;
-}
-
-/**
- * The tallies told since the last log flush, the flush hook that logs them, and the callbacks waiting for their
- * write (header). Hooks: `flush` is the log writer's beforeFlush, `written` its onWrite (and the owner calls it
- * after a cut back).
- */
+/** The tallies told since the last log flush, and the flush hook that logs them (header). */
 export class StartLog {
   readonly #host: StartsHost;
-  readonly #log: StartsLog;
+  readonly #requestFlush: () => void;
   #starts: StartTally[] = [];
-  /** afterStartsWritten's callers whose STARTs have not yet joined a batch. */
-  #waiters: Array<() => void> = [];
-  /** Those whose STARTs joined the batch being written: called after its write() (written). */
-  #writing: Array<() => void> = [];
 
-  constructor(host: StartsHost, log: StartsLog) {
+  /** `requestFlush`: asks the log writer for a flush soon (Log.requestFlushSoon) when none may be coming. */
+  constructor(host: StartsHost, requestFlush: () => void) {
     this.#host = host;
-    this.#log = log;
+    this.#requestFlush = requestFlush;
   }
 
   /**
@@ -87,70 +74,32 @@ export class StartLog {
    * worker in another process will send the count in a request; the owner keeps a tally for it.)
    */
   started(tally: StartTally): void {
-    if (this.#starts.length === 0) this.#log.requestFlushSoon();
+    if (this.#starts.length === 0) this.#requestFlush();
     tally.told = true;
     this.#starts.push(tally);
   }
 
-  /**
-   * Calls `fn` once the STARTs of every tally told so far (started()) are written to the OS (header: Starts), or
-   * the log refused them. A worker calls it once per turn in which it holds back claimed-ahead jobs.
-   */
-  afterStartsWritten(fn: () => void): void {
-    if (this.#waiters.length === 0) this.#log.requestFlushSoon();
-    this.#waiters.push(fn);
-  }
-
   /** Cooling is over (the scheduler's tick): the tallies it kept ask for the flush that logs them. */
   flushSoon(): void {
-    if (this.#starts.length > 0) this.#log.requestFlushSoon();
+    if (this.#starts.length > 0) this.#requestFlush();
   }
 
   /** The log writer's beforeFlush: the starts told since the last flush join the batch about to be written. */
   readonly flush = (): void => {
-    if (this.#starts.length === 0 && this.#waiters.length === 0) return;
-    if (this.#host.cooling) {
-      // Cooling (cut-back.ts): no START is written now. The tallies stay told, for the first flush after it
-      // (flushSoon); jobs waiting for theirs run as unstarted, as when the log refuses a START (the safe side).
-      for (const fn of this.#waiters) this.#writing.push(fn);
-      this.#waiters.length = 0;
-      this.written();
-      return;
-    }
+    if (this.#starts.length === 0 || this.#host.cooling) return; // cooling: kept (still told) for the flush after it (flushSoon)
     const starts = this.#starts;
     this.#starts = [];
     for (const tally of starts) tally.told = false;
-    for (const fn of this.#waiters) this.#writing.push(fn);
-    this.#waiters.length = 0;
     const host = this.#host;
-    let now = host.closed;
-    if (!now) {
-      try {
-        for (const { ticket: t, started: n } of starts) {
-          const run = host.table.tickets.get(t);
-          // A ticket already settled, or whose prefix is already known (the claim covers it), needs no record.
-          if (run && n > run.started && n > run.atClaim) host.recordUntracked(REC.START, { t, n });
-        }
-      } catch (err) {
-        host.emit('error', err as Error); // the log refuses records: the jobs count as unstarted, the safe side
-        now = true;
+    if (host.closed) return;
+    try {
+      for (const { ticket: t, started: n } of starts) {
+        const run = host.table.tickets.get(t);
+        // A ticket already settled, or whose prefix is already known (the claim covers it), needs no record.
+        if (run && n > run.started && n > run.atClaim) host.recordUntracked(REC.START, { t, n });
       }
+    } catch (err) {
+      host.emit('error', err as Error); // the log refuses records: the jobs count as unstarted, the safe side
     }
-    // Nothing of theirs left to write (no record was needed, and earlier ones are written): no write will follow.
-    if (now || this.#log.isWritten(this.#log.nextSeq - 1)) this.written();
-  };
-
-  /**
-   * The writer's onWrite (and a cut back): the batch holding the waiters' STARTs is written. They are called in a
-   * microtask, once the writer's flush has returned: they start processors, which must not run inside it.
-   */
-  readonly written = (): void => {
-    if (this.#writing.length > 0) queueMicrotask(this.#callWaiters);
-  };
-
-  readonly #callWaiters = (): void => {
-    const waiters = this.#writing;
-    this.#writing = [];
-    for (const fn of waiters) fn();
   };
 }

@@ -11,8 +11,9 @@
  * In mode 'kill', once the killer has started, the jobs after it (i > killer's i) that start hold their slots
  * (they never return), so that the Worker's other slots stop and what it claimed ahead stays claimed and
  * unstarted. The killer waits until its 3 neighbours hold, then two turns of the event loop: every job handed to
- * a processor has been entered by then (inline processors start a microtask later; a claimed-ahead one once its
- * START is written, queue/owner/starts.ts "Starts"). The kill then lands between turns, not inside a claim.
+ * a processor has been entered by then (inline processors start a microtask later), and the log writer has
+ * flushed since they started, so their START is written (a job killed before its START is released orphaned,
+ * queue/owner/starts.ts "Starts"; not what this child tests). The kill then lands between turns, not inside a claim.
  * argv: <dir> <journal> <mode: kill | run> <killer's i>
  */
 import * as fs from 'node:fs';
