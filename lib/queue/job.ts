@@ -42,9 +42,11 @@ export class Job<DataType = unknown, ReturnType = unknown> {
    */
   unreadable: SpoolError | undefined;
   readonly #owner: Owner;
+  readonly #logsWhenRead: number;
 
   private constructor(owner: Owner, meta: JobMeta, data: DataType) {
     this.#owner = owner;
+    this.#logsWhenRead = meta.logPtrs?.length ?? 0;
     this.id = meta.id;
     this.name = meta.name;
     this.data = data;
@@ -116,7 +118,12 @@ export class Job<DataType = unknown, ReturnType = unknown> {
     return this.logCount;
   }
 
-  /** Lines in the job's log now (what log() resolves with); a thread's job.log() counts up from it. */
+  /** Lines in the job's log when this Job was read (a thread's job.log() counts up from it); no table lookup. */
+  get logCountWhenRead(): number {
+    return this.#logsWhenRead;
+  }
+
+  /** Lines in the job's log now (what log() resolves with). */
   get logCount(): number {
     return this.#owner.table.jobs.get(this.id)?.logPtrs?.length ?? 0;
   }

@@ -84,6 +84,8 @@ export type RunOutcome =
 export interface ThreadPoolOptions {
   /** Absolute path, file: URL string or URL of a module exporting the processor (see ThreadProcessor). */
   processor: string | URL;
+  /** The queue's name, for `job.queueName` in the threads: sent once per thread, not with each job. */
+  queueName?: string;
   /** Maximum threads, >= 1. */
   threads: number;
   /** Jobs per thread at once, >= 1. */
@@ -177,7 +179,7 @@ export class ThreadPool {
   #isolation: PoolThread | undefined;
 
   constructor(opts: ThreadPoolOptions) {
-    this.#threadData = { processorUrl: processorHref(opts?.processor) };
+    this.#threadData = { processorUrl: processorHref(opts?.processor), queueName: opts?.queueName };
     this.#clock = opts.clock ?? systemClock;
     this.#opts = {
       onLoadFailure: opts.onLoadFailure,
