@@ -34,6 +34,8 @@ export interface JobFields {
   /** 0 when not yet. */
   readonly processedOn: number;
   readonly finishedOn: number;
+  /** Lines in the job's log. */
+  readonly logCount: number;
 }
 
 /** A whole job as getJob and getJobs reply it: its fields and what the log holds of it. */

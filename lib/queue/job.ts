@@ -42,9 +42,11 @@ export class Job<DataType = unknown, ReturnType = unknown> {
    */
   unreadable: SpoolError | undefined;
   readonly #backend: JobBackend;
+  readonly #logsWhenRead: number;
 
   private constructor(backend: JobBackend, fields: JobFields, data: DataType) {
     this.#backend = backend;
+    this.#logsWhenRead = fields.logCount;
     this.id = fields.id;
     this.name = fields.name;
     this.data = data;
@@ -96,7 +98,12 @@ export class Job<DataType = unknown, ReturnType = unknown> {
     return this.#backend.log(this.id, line);
   }
 
-  /** Lines in the job's log now (what log() resolves with); a thread's job.log() counts up from it. */
+  /** Lines in the job's log when this Job was read (a thread's job.log() counts up from it); no table lookup. */
+  get logCountWhenRead(): number {
+    return this.#logsWhenRead;
+  }
+
+  /** Lines in the job's log now (what log() resolves with). */
   get logCount(): number {
     return this.#backend.logCount(this.id);
   }

@@ -262,6 +262,8 @@ export class JobMeta implements HeapItem {
   get slot(): number { return this.#x?.slot ?? 0; }
   set slot(v: number) { if (v !== 0 || this.#x) this.#extra().slot = v; }
   get logPtrs(): RecordPointer[] | undefined { return this.#x?.logPtrs; }
+  /** Lines in the job's log (JobFields.logCount, queue/backend.ts). */
+  get logCount(): number { return this.#x?.logPtrs?.length ?? 0; }
   get orphaned(): boolean { return this.#x?.orphaned ?? false; }
   set orphaned(v: boolean) { if (v || this.#x) this.#extra().orphaned = v; }
   set logPtrs(v: RecordPointer[] | undefined) { if (v !== undefined || this.#x) this.#extra().logPtrs = v; }

@@ -113,12 +113,12 @@ export class PoolRunner implements Runner {
   }
 
   run(job: Job, token: string, runKey: string, timeoutMs: number | undefined, hooks: RunHooks): Promise<RunOutcome> {
+    // Every field is structured-cloned per job: the queue's name goes to each thread once (ThreadData), and the
+    // log line count only when there are lines (it is 0 for nearly every job).
     const wire: PoolJob = {
       id: job.id,
       runKey,
       token,
-      queueName: job.queueName,
-      logCount: job.logCount,
       name: job.name,
       data: job.data,
       opts: { ...job.opts },
@@ -127,6 +127,8 @@ export class PoolRunner implements Runner {
       processedOn: job.processedOn ?? 0,
       progress: job.progress as number | object,
     };
+    const lines = job.logCountWhenRead;
+    if (lines > 0) wire.logCount = lines;
     return this.#pool.run(wire, timeoutMs, hooks);
   }
 

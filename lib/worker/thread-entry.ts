@@ -22,7 +22,7 @@ import type { MainToThread, PoolJob, RunEnd, ThreadData, ThreadJob, ThreadProces
 
 assert.ok(parentPort, 'thread-entry runs only as a worker_thread of ThreadPool');
 const port = parentPort;
-const { processorUrl } = workerData as ThreadData;
+const { processorUrl, queueName: threadQueueName } = workerData as ThreadData;
 
 /** The AbortController of each run in flight, by runId. */
 const controllers = new Map<number, AbortController>();
@@ -143,7 +143,7 @@ function makeJob(runId: number, wire: PoolJob): ThreadJob {
   const job: ThreadJob = {
     id: wire.id,
     name: wire.name,
-    queueName: wire.queueName ?? '',
+    queueName: wire.queueName ?? threadQueueName ?? '',
     data: wire.data,
     opts: wire.opts,
     attemptsMade: wire.attemptsMade,

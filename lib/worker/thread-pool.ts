@@ -72,6 +72,8 @@ export type { RunHooks, RunOutcome } from './pool-types.js';
 export interface ThreadPoolOptions {
   /** Absolute path, file: URL string or URL of a module exporting the processor (see ThreadProcessor). */
   processor: string | URL;
+  /** The queue's name, for `job.queueName` in the threads: sent once per thread, not with each job. */
+  queueName?: string;
   /** Maximum threads, >= 1. */
   threads: number;
   /** Jobs per thread at once, >= 1. */
@@ -125,7 +127,7 @@ export class ThreadPool {
   readonly #isolation: CrashIsolation;
 
   constructor(opts: ThreadPoolOptions) {
-    this.#threadData = { processorUrl: processorHref(opts?.processor) };
+    this.#threadData = { processorUrl: processorHref(opts?.processor), queueName: opts?.queueName };
     this.#clock = opts.clock ?? systemClock;
     this.#opts = {
       onLoadFailure: opts.onLoadFailure,

@@ -36,7 +36,7 @@ export interface PoolJob {
   /** The processor's second argument, BullMQ's token: the Worker passes the id of the ticket holding the job's
    *  lease (worker.ts). Default ''. */
   token?: string;
-  /** The job's queue, for `job.queueName` in the thread. Default ''. */
+  /** The job's queue, for `job.queueName` in the thread. Default: ThreadData's, else ''. */
   queueName?: string;
   /** Lines already in the job's log; the thread's `job.log()` counts up from it (default 0). */
   logCount?: number;
@@ -54,6 +54,8 @@ export interface PoolJob {
 export interface ThreadData {
   /** The processor module, as a file: URL href (the pool resolves paths before spawning). */
   processorUrl: string;
+  /** The queue's name, for `job.queueName` (sent once per thread rather than with every job). */
+  queueName?: string;
 }
 
 // main → thread

@@ -168,6 +168,7 @@ export class Worker<DataType = unknown, ResultType = unknown> extends EventEmitt
       this.#runner = new PoolRunner(
         new ThreadPool({
           processor: module,
+          queueName: this.name,
           threads,
           concurrency,
           maxJobsPerThread: opts.maxJobsPerThread,

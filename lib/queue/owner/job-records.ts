@@ -17,6 +17,7 @@ export function jobFields(m: JobFields): JobFields {
   return {
     id: m.id, name: m.name, opts: m.opts, numericId: m.numericId, timestamp: m.timestamp, attemptsMade: m.attemptsMade,
     progress: m.progress, failedReason: m.failedReason, processedOn: m.processedOn, finishedOn: m.finishedOn,
+    logCount: m.logCount,
   };
 }
 
