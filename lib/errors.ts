@@ -59,7 +59,8 @@ export const ERROR_CODES = {
    *  takeover happened), and the client must find the current owner in the lock again. */
   ERR_EPOCH_MISMATCH: 'ERR_EPOCH_MISMATCH',
   /** The owner's socket could not be reached, or its connection was lost and not re-established; the message
-   *  names the pid that holds the queue when the lock says. */
+   *  names the pid that holds the queue when the lock says. (Also: an owner opened outside the registry, as a test
+   *  may, reaches no dead-letter queue's owner.) */
   ERR_OWNER_UNREACHABLE: 'ERR_OWNER_UNREACHABLE',
   /** A request to the owner got no reply within its timeout; whether the owner applied it is unknown. */
   ERR_TIMEOUT: 'ERR_TIMEOUT',

@@ -1,5 +1,5 @@
 /**
- * The owner's fold of its log into a job table at open (and again after a cut back, owner.ts), including what a
+ * The owner's fold of its log into a job table at open (and again after a cut back, owner/owner.ts), including what a
  * damaged ADD record leaves behind.
  *
  * Damage. Recovery quarantines a damaged range and every reader steps over it (log/recovery.ts). With the index,

@@ -1,24 +1,24 @@
 /**
  * Job: a job as users see it, BullMQ-shaped. A snapshot of the job's fields when it was read, plus methods that
- * act through the owner (progress, log lines, removal, retry). Data, results and stack traces live in the log
- * and are read when the Job is built.
+ * act through the queue's backend (backend.ts: progress, log lines, removal, retry). Data, results and stack traces live in the log
+ * and are read when the Job is built: the owner replies a JobRecord (owner/commands.ts), or, for a job just added or
+ * handed to a processor, its fields (a JobFields) beside the data already in hand.
  *
  * A job in a dead-letter queue (job option deadLetter) arrives with the attemptsMade, failedReason and stacktrace
  * it had when it failed for good in the queue it came from, and `origin` says which queue and id that was (read
- * from its ADD record, so set by load(): getJob, getJobs; a processor's Job does not have it).
+ * from its ADD record, so set by fromRecord(): getJob, getJobs; a processor's Job does not have it).
  *
  * A damaged record (ERR_CORRUPT_RECORD: it fails its checksum, or was quarantined) does not stop a listing: the
  * Job is built from what the table knows (id, name, options, state, times, failedReason), the part that record
  * held is left empty (data undefined, returnvalue undefined, stacktrace []), and `unreadable` holds the error.
  * Only reading the data itself, a worker running the job, fails with ERR_CORRUPT_RECORD.
  */
-import { SpoolError } from '../errors.js';
-import { REC, type CompleteEvent, type FailEvent, type StoredJobOpts } from '../store/events.js';
-import type { JobMeta, JobState } from '../store/job-table.js';
+import { SpoolError, type SpoolErrorCode } from '../errors.js';
+import type { StoredJobOpts } from '../store/events.js';
+import type { JobBackend, JobFields, JobRecord, PublicJobState } from './backend.js';
 import type { JobsOptions } from './options.js';
-import type { Owner } from './owner.js';
 
-export type PublicJobState = JobState | 'paused' | 'unknown';
+export type { PublicJobState };
 
 export class Job<DataType = unknown, ReturnType = unknown> {
   readonly id: string;
@@ -41,65 +41,46 @@ export class Job<DataType = unknown, ReturnType = unknown> {
    * which (the data, the return value or the failure). What that record held is left empty. Undefined otherwise.
    */
   unreadable: SpoolError | undefined;
-  readonly #owner: Owner;
+  readonly #backend: JobBackend;
   readonly #logsWhenRead: number;
 
-  private constructor(owner: Owner, meta: JobMeta, data: DataType) {
-    this.#owner = owner;
-    this.#logsWhenRead = meta.logPtrs?.length ?? 0;
-    this.id = meta.id;
-    this.name = meta.name;
+  private constructor(backend: JobBackend, fields: JobFields, data: DataType) {
+    this.#backend = backend;
+    this.#logsWhenRead = fields.logCount;
+    this.id = fields.id;
+    this.name = fields.name;
     this.data = data;
-    this.opts = publicOpts(meta.opts, meta.numericId === undefined ? meta.id : undefined);
-    this.queueName = owner.name;
-    this.timestamp = meta.timestamp;
-    this.attemptsMade = meta.attemptsMade;
-    this.progress = meta.progress;
+    this.opts = publicOpts(fields.opts, fields.numericId === undefined ? fields.id : undefined);
+    this.queueName = backend.queueName;
+    this.timestamp = fields.timestamp;
+    this.attemptsMade = fields.attemptsMade;
+    this.progress = fields.progress;
     this.returnvalue = undefined;
-    this.failedReason = meta.failedReason;
+    this.failedReason = fields.failedReason;
     this.stacktrace = [];
-    this.processedOn = meta.processedOn || undefined;
-    this.finishedOn = meta.finishedOn || undefined;
+    this.processedOn = fields.processedOn || undefined;
+    this.finishedOn = fields.finishedOn || undefined;
     this.origin = undefined;
     this.unreadable = undefined;
   }
 
-  /** Builds a Job from the table entry, reading its data (and result or failure) from the log; see the header on damage. */
-  static async load<D, R>(owner: Owner, meta: JobMeta): Promise<Job<D, R>> {
-    let unreadable: SpoolError | undefined;
-    const damaged = (what: string) => (err: unknown): undefined => {
-      if (!(err instanceof SpoolError) || err.code !== 'ERR_CORRUPT_RECORD') throw err;
-      unreadable ??= new SpoolError('ERR_CORRUPT_RECORD', `job ${meta.id}: its ${what} cannot be read: ${err.message}`, { cause: err });
-      return undefined;
-    };
-    const add = await owner.readAdd(meta).catch(damaged('data'));
-    const job = new Job<D, R>(owner, meta, add?.d as D);
-    if (add?.dl) {
-      job.origin = { queue: add.dl.q, jobId: add.dl.id };
-      if (add.dl.e.stack && meta.failedReason !== undefined) job.stacktrace = [add.dl.e.stack]; // not once retried
-    }
-    if (meta.resultPtr) {
-      const complete = await owner.readEvent<CompleteEvent>(() => meta.resultPtr!).catch(damaged('return value'));
-      job.returnvalue = complete?.rv as R | undefined;
-    }
-    if (meta.failPtr && meta.failPtr.seq) {
-      const fail = await owner.readEvent<FailEvent>(() => meta.failPtr!).catch(damaged('failure record'));
-      if (fail?.e?.stack) job.stacktrace = [fail.e.stack];
-    }
-    job.unreadable = unreadable;
+  /** Builds a Job from the owner's record of it (getJob, getJobs); see the header on damage. */
+  static fromRecord<D, R>(backend: JobBackend, rec: JobRecord): Job<D, R> {
+    const job = new Job<D, R>(backend, rec, rec.data as D);
+    job.origin = rec.origin;
+    job.returnvalue = rec.returnvalue as R | undefined;
+    job.stacktrace = rec.stacktrace;
+    job.unreadable = rec.unreadable ? new SpoolError(rec.unreadable.code as SpoolErrorCode, rec.unreadable.message) : undefined;
     return job;
   }
 
-  /** For a job handed to a processor: built from what the worker already read. */
-  static forRun<D>(owner: Owner, meta: JobMeta, data: D): Job<D> {
-    return new Job<D>(owner, meta, data);
+  /** For a job just added or handed to a processor: its fields and the data already in hand. */
+  static forRun<D>(backend: JobBackend, fields: JobFields, data: D): Job<D> {
+    return new Job<D>(backend, fields, data);
   }
 
   async getState(): Promise<PublicJobState> {
-    const meta = this.#owner.table.jobs.get(this.id);
-    if (!meta) return 'unknown';
-    if (meta.state === 'waiting' && this.#owner.table.paused) return 'paused';
-    return meta.state;
+    return this.#backend.getState(this.id);
   }
 
   /** Records progress (a number or an object) and emits 'progress'. */
@@ -108,14 +89,13 @@ export class Job<DataType = unknown, ReturnType = unknown> {
       throw new SpoolError('ERR_INVALID_ARG', 'progress must be a number or an object');
     }
     this.progress = progress;
-    await this.#owner.progress(this.id, progress);
+    await this.#backend.updateProgress(this.id, progress);
   }
 
   /** Adds a line to the job's log; resolves with the number of lines. */
   async log(line: string): Promise<number> {
     if (typeof line !== 'string') throw new SpoolError('ERR_INVALID_ARG', 'a log line must be a string');
-    await this.#owner.log(this.id, line);
-    return this.logCount;
+    return this.#backend.log(this.id, line);
   }
 
   /** Lines in the job's log when this Job was read (a thread's job.log() counts up from it); no table lookup. */
@@ -125,36 +105,22 @@ export class Job<DataType = unknown, ReturnType = unknown> {
 
   /** Lines in the job's log now (what log() resolves with). */
   get logCount(): number {
-    return this.#owner.table.jobs.get(this.id)?.logPtrs?.length ?? 0;
+    return this.#backend.logCount(this.id);
   }
 
   /** The job's log lines, oldest first. */
   async getLogs(): Promise<string[]> {
-    const meta = this.#owner.table.jobs.get(this.id);
-    const lines: string[] = [];
-    for (let i = 0; i < (meta?.logPtrs?.length ?? 0); i++) {
-      lines.push((await this.#owner.readEvent<{ l: string }>(() => meta!.logPtrs![i]!)).l);
-    }
-    return lines;
+    return this.#backend.getLogs(this.id);
   }
 
   /** Removes the job. ERR_JOB_ACTIVE while it is being processed. */
   async remove(): Promise<void> {
-    const meta = this.#owner.table.jobs.get(this.id);
-    if (!meta) return;
-    if (meta.state === 'active') throw new SpoolError('ERR_JOB_ACTIVE', `job ${this.id} is being processed`);
-    await this.#owner.removeJobs([this.id]).done;
+    await this.#backend.removeJob(this.id);
   }
 
   /** Sends a failed (or completed) job back to waiting with its attempts reset. */
   async retry(): Promise<void> {
-    const meta = this.#owner.table.jobs.get(this.id);
-    if (!meta || (meta.state !== 'failed' && meta.state !== 'completed')) {
-      throw new SpoolError('ERR_INVALID_ARG', `job ${this.id} is not failed or completed`);
-    }
-    const { job, done } = this.#owner.record(REC.RETRY, { id: this.id, ts: this.#owner.clock.now() });
-    if (job) this.#owner.jobAdded(job, done);
-    await done;
+    await this.#backend.retryJob(this.id);
   }
 
   toJSON(): Record<string, unknown> {

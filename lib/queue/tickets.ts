@@ -9,7 +9,7 @@
  * <prio> is the first job's priority (7 digits) and <order> its order (16 digits), so a worker that scans ready/
  * and takes the first name takes the most urgent work. <ticket> is "<epoch>x<counter>", unique per owner epoch.
  * Content: JSON { v: 1, ticket, epoch, s, jobs: [{ id, attempt, ptr: [seq, segmentId, offset, size] }] }; s (the
- * ACTIVE record's `s`) is how many of the jobs, a prefix, the claimant starts as it claims (see Starts, owner.ts).
+ * ACTIVE record's `s`) is how many of the jobs, a prefix, the claimant starts as it claims (owner/starts.ts).
  *
  * The protocol, step by step, with what each party sees:
  *   cut      Owner: appends ACTIVE for the jobs (the commit point: from here the jobs are active in the log),
@@ -38,7 +38,7 @@
  *
  * Every file call goes through the Fs seam (log/fs.ts), the queue's own (INTERNAL_FS), so that fault tests can make
  * a claim, a renewal or a publish fail. A failure is ERR_IO with the errno on `cause`; what each party does then is
- * said where it calls (desk.ts, worker.ts).
+ * said where it calls (owner/desk.ts, worker/job-loop.ts).
  */
 import { constants as FS } from 'node:fs';
 import * as path from 'node:path';

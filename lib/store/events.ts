@@ -30,11 +30,11 @@
  *                                                             crash or lease expiry), or it was the victim of another
  *                                                             job that crashed or overran its thread. o: 1, orphaned:
  *                                                             unstarted in a claimed ticket whose holder died; it may
- *                                                             have started (queue/owner.ts, Starts)
+ *                                                             have started (queue/owner/starts.ts, Starts)
  *   14    START     {t: ticket, n}                            the first n jobs of ticket t have started (ticket order);
  *                                                             the claim itself covers the first s (ACTIVE). Written by
  *                                                             the owner for its workers, one per ticket per log
- *                                                             batch (queue/owner.ts, "Starts")
+ *                                                             batch (queue/owner/starts.ts, "Starts")
  *
  * Encoders beside decoders: every payload is the event's JSON (encodeEvent); the two written once per job, ADD and
  * COMPLETE, are put together from their parts by encodeAdd and encodeComplete, which write the same bytes.
@@ -94,7 +94,7 @@ export interface AddEvent {
 }
 
 /**
- * What the ADD of a dead-lettered job keeps of it from the queue it failed in (queue/owner.ts moves it): enough to
+ * What the ADD of a dead-lettered job keeps of it from the queue it failed in (queue/owner/dead-letter.ts moves it): enough to
  * show why it failed and to send it back (a redrive). The fold starts the job with `a` attempts made and `e`'s
  * message as its failedReason; the stack is read from here when the Job is loaded (it is data the key protects,
  * so it stays in the encrypted record, not in the job table).
@@ -125,7 +125,7 @@ export interface ReleaseEvent {
   id: string;
   a: number;
   why?: string;
-  /** 1: orphaned, unstarted in a claimed ticket whose holder died (queue/owner.ts, Starts). */
+  /** 1: orphaned, unstarted in a claimed ticket whose holder died (queue/owner/starts.ts, Starts). */
   o?: 1;
 }
 export interface CompleteEvent {

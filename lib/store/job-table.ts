@@ -11,7 +11,7 @@
  * A delayed job whose time has come stays 'delayed' in the table until the scheduler calls promoteDue(now): the
  * clock is the scheduler's, never the fold's.
  *
- * Starts. Which active jobs have started is folded too (protocol in queue/owner.ts, "Starts"): a tracked ticket
+ * Starts. Which active jobs have started is folded too (protocol: queue/owner/starts.ts): a tracked ticket
  * (its ACTIVE carried `s`) gets a TicketRun that its active jobs point at, with their position in the ticket; START
  * records raise the run's started prefix. isStarted() answers for one job, given whether its ticket was claimed.
  * A ticket's run lives while one of its jobs is active in it (tickets below), so memory follows running work.
@@ -262,6 +262,8 @@ export class JobMeta implements HeapItem {
   get slot(): number { return this.#x?.slot ?? 0; }
   set slot(v: number) { if (v !== 0 || this.#x) this.#extra().slot = v; }
   get logPtrs(): RecordPointer[] | undefined { return this.#x?.logPtrs; }
+  /** Lines in the job's log (JobFields.logCount, queue/backend.ts). */
+  get logCount(): number { return this.#x?.logPtrs?.length ?? 0; }
   get orphaned(): boolean { return this.#x?.orphaned ?? false; }
   set orphaned(v: boolean) { if (v || this.#x) this.#extra().orphaned = v; }
   set logPtrs(v: RecordPointer[] | undefined) { if (v !== undefined || this.#x) this.#extra().logPtrs = v; }

@@ -24,7 +24,7 @@
  * the previous owner): it needs to know which had started, so an active job of a tracked ticket (job-table.ts,
  * Starts) carries its ticket, its position in it and the ticket's start counts (flag 32). Version 1 (before
  * starts were tracked) is still read: its active jobs count as started, as they did when it was written.
- * Flag 64 (the orphan mark, queue/owner.ts Starts) adds no bytes, so the layout and the version stay: a reader
+ * Flag 64 (the orphan mark, queue/owner/starts.ts) adds no bytes, so the layout and the version stay: a reader
  * from before it ignores the bit, losing only the mark (its job may then once more run claimed ahead).
  */
 import { SpoolError } from '../errors.js';

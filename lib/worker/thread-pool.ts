@@ -37,7 +37,8 @@
  * is run again, one at a time, alone in a thread of its own inside the pool (an "isolation" thread, beside the
  * `threads` others, which go on with new work). A suspect that crashes its thread alone is the cause: 'crashed'.
  * The others end as their re-run ends, their first run forgotten (hooks.onRestart tells the caller). Runs that
- * were assigned to the dead thread but not yet posted never ran: they go back to the front of the queue.
+ * were assigned to the dead thread but not yet posted never ran: they go back to the front of the queue. The
+ * suspects and their thread are crash-isolation.ts.
  *
  * Replacement and loading: a dead or recycled thread is dropped and the next dispatch spawns a new one, so there is
  * no respawn without a job to run. A module that fails to load (the thread says `load-failed`, or dies before
@@ -61,25 +62,12 @@ import { invalidArg, SpoolError } from '../errors.js';
 import { fromWire, poolError, toWire } from './error-wire.js';
 import { startThread } from './thread-flags.js';
 import type { MainToThread, PoolJob, RunEnd, ThreadData, ThreadToMain } from './thread-protocol.js';
-import { systemClock, type Clock, type ClockTimer } from '../queue/clock.js';
+import { systemClock, type Clock } from '../queue/clock.js';
+import { callHook, type PoolThread, type Run, type RunHooks, type RunOutcome } from './pool-types.js';
+import { CrashIsolation } from './crash-isolation.js';
 
 export type { PoolJob } from './thread-protocol.js';
-
-export interface RunHooks {
-  /** job.updateProgress() inside the thread. Called in order, before the run's outcome. Must not throw. */
-  onProgress(progress: number | object): void;
-  /** job.log() inside the thread. Same ordering as onProgress. Must not throw. */
-  onLog(line: string): void;
-  /** The run's thread crashed under it and others, and it is run again alone (header: Crashes). Must not throw. */
-  onRestart?(): void;
-}
-
-export type RunOutcome =
-  | { kind: 'completed'; result: unknown }
-  | { kind: 'failed'; error: Error }
-  | { kind: 'crashed'; error: Error }
-  | { kind: 'interrupted'; error: Error }
-  | { kind: 'timeout'; error: Error };
+export type { RunHooks, RunOutcome } from './pool-types.js';
 
 export interface ThreadPoolOptions {
   /** Absolute path, file: URL string or URL of a module exporting the processor (see ThreadProcessor). */
@@ -109,44 +97,6 @@ const DEFAULT_ABORT_GRACE_MS = 1000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Where tsc puts the thread script: beside this file, in dist/lib/worker/. */
 const ENTRY_URL = new URL('./thread-entry.js', import.meta.url);
-interface Run {
-  readonly id: number;
-  readonly job: PoolJob;
-  readonly hooks: RunHooks;
-  readonly timeoutMs: number | undefined;
-  readonly resolve: (outcome: RunOutcome) => void;
-  thread?: PoolThread;
-  /** Posted to its thread: from here it runs, and its timeout clock runs. */
-  posted: boolean;
-  settled: boolean;
-  timer?: ClockTimer;
-  graceTimer?: ClockTimer;
-  /** The reason its signal was aborted with, once it was (by its timeout or by abort()). */
-  signalled?: SpoolError;
-  timedOut: boolean;
-}
-
-interface PoolThread {
-  readonly worker: Worker;
-  readonly exited: Promise<void>;
-  /** Runs assigned to it and not settled, posted or waiting for `ready`. */
-  readonly runs: Map<number, Run>;
-  /** Runs ever assigned, for maxJobsPerThread. */
-  assigned: number;
-  ready: boolean;
-  /** Has had its maxJobsPerThread: finishes its runs, gets no new ones. Does not count against `threads`. */
-  retiring: boolean;
-  /** Runs crash suspects one at a time (header: Crashes); gets no other runs. Does not count against `threads`. */
-  isolating: boolean;
-  /** Given up by the pool (terminated, shut down) or exited: its messages and its exit are ignored from here. */
-  dead: boolean;
-  /** Its last 'error' event (uncaught exception, out of memory), reported as the cause when it exits. */
-  error?: unknown;
-  /** Runs posted in this turn of the event loop, sent as one `runs` message when its microtasks are done. */
-  outbox: Run[];
-  flushQueued: boolean;
-}
-
 interface ResolvedOptions {
   onLoadFailure: ((error: SpoolError) => void) | undefined;
   threads: number;
@@ -173,10 +123,8 @@ export class ThreadPool {
   #idleWaiters: Array<() => void> = [];
   /** load() callers waiting for the first `ready` (or the load failure, or close). */
   #loadWaiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
-  /** Runs to re-run alone because a thread crashed under them and others (header: Crashes), oldest first. */
-  readonly #suspects: Run[] = [];
-  /** The thread running suspects, while there are any. */
-  #isolation: PoolThread | undefined;
+  /** Re-runs, one at a time and alone, the suspects of a thread that crashed under several (crash-isolation.ts). */
+  readonly #isolation: CrashIsolation;
 
   constructor(opts: ThreadPoolOptions) {
     this.#threadData = { processorUrl: processorHref(opts?.processor), queueName: opts?.queueName };
@@ -189,6 +137,15 @@ export class ThreadPool {
       maxHeapMb: opts.maxHeapMb === undefined ? undefined : positiveNumber(opts.maxHeapMb, 'maxHeapMb'),
       abortGraceMs: opts.abortGraceMs === undefined ? DEFAULT_ABORT_GRACE_MS : nonNegative(opts.abortGraceMs, 'abortGraceMs'),
     };
+    this.#isolation = new CrashIsolation({
+      spawn: () => this.#spawn(),
+      assign: (run, thread) => this.#assign(run, thread),
+      settle: (run, outcome) => this.#settle(run, outcome),
+      detach: (run) => this.#detach(run),
+      requeue: (run) => void this.#queue.unshift(run),
+      shutdown: (thread) => this.#shutdown(thread),
+      loadFailure: () => this.#loadFailure(),
+    });
   }
 
   /** threads × concurrency: the most runs assigned to threads at once. */
@@ -258,8 +215,8 @@ export class ThreadPool {
       this.#queue.splice(this.#queue.indexOf(run), 1);
       this.#settle(run, { kind: 'failed', error });
     }
-    for (const run of this.#suspects.filter(matches)) {
-      this.#suspects.splice(this.#suspects.indexOf(run), 1);
+    for (const run of this.#isolation.suspects.filter(matches)) {
+      this.#isolation.suspects.splice(this.#isolation.suspects.indexOf(run), 1);
       this.#settle(run, { kind: 'failed', error });
     }
     for (const thread of this.#threads) {
@@ -280,7 +237,7 @@ export class ThreadPool {
     const graceMs = opts.graceMs === undefined ? undefined : nonNegative(opts.graceMs, 'graceMs');
     this.#closing = true;
     for (const waiter of this.#loadWaiters.splice(0)) waiter.reject(new SpoolError('ERR_CLOSED', 'the thread pool closed before its processor loaded'));
-    for (const run of [...this.#queue.splice(0), ...this.#suspects.splice(0)]) {
+    for (const run of [...this.#queue.splice(0), ...this.#isolation.suspects.splice(0)]) {
       this.#settle(run, { kind: 'crashed', error: poolError('ERR_CLOSED', `the thread pool closed before job ${run.job.id} started`) });
     }
     this.#closed = (async () => {
@@ -445,27 +402,7 @@ export class ThreadPool {
       for (const run of thread.runs.values()) this.#settle(run, this.#loadFailure());
       return;
     }
-    const what = thread.error instanceof Error ? `: ${thread.error.message}` : ` with code ${code}`;
-    if (thread === this.#isolation) this.#isolation = undefined;
-    const runs = [...thread.runs.values()];
-    const posted = runs.filter((run) => run.posted);
-    for (const run of runs) {
-      // Alone, it is the cause; closing, nothing is re-run; a thread that died starting up (after others loaded the
-      // module) is a crash of the runs waiting for it, as it always was, so that such a thread cannot loop.
-      if ((posted.length === 1 && run.posted) || this.#closing || !thread.ready) {
-        this.#settle(run, { kind: 'crashed', error: poolError('ERR_THREAD_CRASHED', `the worker thread running job ${run.job.id} died${what}`, { cause }) });
-      } else {
-        this.#detach(run);
-        if (run.posted) {
-          this.#suspects.push(run);
-          callHook(() => run.hooks.onRestart?.());
-        } else {
-          this.#queue.unshift(run); // never ran: first in line again
-        }
-        run.posted = false;
-      }
-    }
-    this.#isolateNext();
+    this.#isolation.threadDied(thread, code, cause, this.#closing);
     this.#drain();
   }
 
@@ -481,41 +418,12 @@ export class ThreadPool {
     this.#running--;
   }
 
-  /** Runs the next suspect alone in the isolation thread, spawning it if needed; ends it when none is left. */
-  #isolateNext(): void {
-    const thread = this.#isolation;
-    if (thread && thread.runs.size > 0) return;
-    const run = this.#suspects.shift();
-    if (run === undefined) {
-      if (thread) {
-        this.#isolation = undefined;
-        this.#shutdown(thread);
-      }
-      return;
-    }
-    let iso = thread;
-    if (!iso) {
-      iso = this.#spawn();
-      if (!iso) {
-        // No thread can be started any more (#spawn failed the load for good): the suspects end as queued runs do.
-        for (const r of [run, ...this.#suspects.splice(0)]) this.#settle(r, this.#loadFailure());
-        return;
-      }
-      iso.isolating = true;
-      this.#isolation = iso;
-    }
-    this.#assign(run, iso);
-  }
-
   /** Ends a thread that still has runs, settling each with `outcomeFor(run)` now rather than at its exit. */
   #kill(thread: PoolThread, outcomeFor: (run: Run) => RunOutcome): void {
     thread.dead = true;
     void thread.worker.terminate();
     for (const run of thread.runs.values()) this.#settle(run, outcomeFor(run));
-    if (thread === this.#isolation) {
-      this.#isolation = undefined;
-      this.#isolateNext();
-    }
+    this.#isolation.killed(thread);
   }
 
   /** Ends a thread with no runs: it exits by itself (shutdown), or is terminated if it is stuck. */
@@ -596,7 +504,7 @@ export class ThreadPool {
       thread.runs.delete(run.id);
       this.#running--;
       if (!thread.dead && thread.runs.size === 0) {
-        if (thread.isolating) this.#isolateNext();
+        if (thread.isolating) this.#isolation.next();
         else if (thread.retiring) this.#shutdown(thread);
         else if (!this.#closing) thread.worker.unref(); // while closing, stay ref'd so close() sees the exit
       }
@@ -619,13 +527,6 @@ export class ThreadPool {
 }
 
 /** A throwing hook is a bug in the caller; it must not take the pool's message handling down with it. */
-function callHook(call: () => void): void {
-  try {
-    call();
-  } catch (err) {
-    process.emitWarning(err instanceof Error ? err : String(err), { code: 'SPOOLQ_HOOK_THREW' });
-  }
-}
 
 function processorHref(processor: unknown): string {
   if (processor instanceof URL) {

@@ -9,7 +9,7 @@
  * of its event loop, while its 3 other slots hold jobs that never return and its lookahead stays claimed; the parent opens the queue after each kill (its open settles what the dead owner left) and
  * reads the journal and the log. "Started" below means the journal has a `start` line for the job in that run;
  * a job that had started may be stalled or, if its START record had not reached the log yet, released orphaned
- * (queue/owner.ts "Starts"; its next run is then tracked exactly); a job that had not started must never be stalled.
+ * (queue/owner/starts.ts "Starts"; its next run is then tracked exactly); a job that had not started must never be stalled.
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';

@@ -16,9 +16,9 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readLog, type Job, type Queue } from '../../lib/index.js';
-import type { Outcome } from '../../lib/queue/owner.js';
+import type { Outcome } from '../../lib/queue/backend.js';
 import { resolveQueueOptions } from '../../lib/queue/options.js';
-import { acquireOwner, releaseOwner } from '../../lib/queue/registry.js';
+import { acquireOwner, releaseOwner } from '../../lib/queue/owner/registry.js';
 import { REC, decodeEvent, type CompleteEvent } from '../../lib/store/events.js';
 import { aborted, deferred, setup, until, waitFor } from '../helpers/queue.js';
 

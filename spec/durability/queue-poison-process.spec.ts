@@ -1,7 +1,7 @@
 /**
  * Issue 9, review bug 6, for real: a job claimed ahead (beyond its ticket's claim prefix, lookahead) that ends the
  * process running it, by process.exit(1) or by blocking the event loop until it is killed -9. Its START is not in
- * the log yet, so the next owner releases it uncounted, but orphaned (queue/owner.ts, "Starts"), and the desk
+ * the log yet, so the next owner releases it uncounted, but orphaned (queue/owner/starts.ts, "Starts"), and the desk
  * then hands it out only in a claim prefix: every later run is known to have started, each restart stalls it, and
  * after at most maxStalledCount + 2 runs it fails ("job stalled more than allowable limit") and the queue drains.
  * Before, it was released at every restart with nothing counted and ran again forever.

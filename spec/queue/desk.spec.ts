@@ -1,5 +1,5 @@
 /**
- * The desk's cutting of tickets around orphaned jobs (lib/queue/desk.ts, Starts in owner.ts): a job released
+ * The desk's cutting of tickets around orphaned jobs (lib/queue/owner/desk.ts, Starts in owner/starts.ts): a job released
  * orphaned (RELEASE o: 1) is never placed beyond a ticket's claim prefix `s`. The ticket is cut before it, a
  * worker with no free slot gets nothing while it heads the queue, and it goes at the head of the next ticket of a
  * worker with a free slot. Driven through a WorkerPort the test plays, so every cut is seen as it is made.
@@ -9,10 +9,10 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { Log } from '../../lib/log/log.js';
 import { REC, encodeEvent } from '../../lib/store/events.js';
-import type { WorkerPort } from '../../lib/queue/desk.js';
+import type { WorkerPort } from '../../lib/queue/backend.js';
 import type { TicketContent } from '../../lib/queue/tickets.js';
 import { resolveQueueOptions } from '../../lib/queue/options.js';
-import { Owner } from '../../lib/queue/owner.js';
+import { Owner } from '../../lib/queue/owner/owner.js';
 import { SAFETY, setup, until } from '../helpers/queue.js';
 
 const JOBS = 40; // a backlog (>= BUSY), so that tickets carry lookahead beyond their prefix

@@ -13,7 +13,7 @@
  * unstarted. The killer waits until its 3 neighbours hold, then two turns of the event loop: every job handed to
  * a processor has been entered by then (inline processors start a microtask later), and the log writer has
  * flushed since they started, so their START is written (a job killed before its START is released orphaned,
- * queue/owner.ts "Starts"; not what this child tests). The kill then lands between turns, not inside a claim.
+ * queue/owner/starts.ts "Starts"; not what this child tests). The kill then lands between turns, not inside a claim.
  * argv: <dir> <journal> <mode: kill | run> <killer's i>
  */
 import * as fs from 'node:fs';

@@ -16,14 +16,19 @@
  * new owner: opening at once would find the lock still held by the closing one (ERR_LOCKED).
  */
 import * as path from 'node:path';
-import { SpoolError } from '../errors.js';
-import { keySpecs, type EncryptionOptions } from '../codec/keyring.js';
-import { resolveLogOptions } from '../log/log.js';
+import { SpoolError } from '../../errors.js';
+import { keySpecs, type EncryptionOptions } from '../../codec/keyring.js';
+import { resolveLogOptions } from '../../log/log.js';
 import { Owner } from './owner.js';
-import type { ResolvedQueueOptions } from './options.js';
+import { LocalBackend } from './local-backend.js';
+import type { DeadLetterSink, OwnerSource } from './dead-letter.js';
+import { COMMANDS } from './commands.js';
+import type { ResolvedQueueOptions } from '../options.js';
 
 interface Entry {
   owner: Promise<Owner>;
+  /** The owner's one LocalBackend, made once it is open. */
+  backend: Promise<LocalBackend>;
   opts: ResolvedQueueOptions;
   refs: number;
   gen: number;
@@ -51,7 +56,9 @@ export function acquireOwner(name: string, opts: ResolvedQueueOptions, join = fa
   if (!entry) {
     generation++;
     const prior = closing.get(key) ?? Promise.resolve();
-    const created: Entry = { owner: prior.then(() => Owner.open(name, opts)), opts, refs: 0, gen: generation };
+    const owner = prior.then(() => Owner.open(name, opts, DEAD_LETTER_OWNERS));
+    const created: Entry = { owner, backend: owner.then((o) => new LocalBackend(o)), opts, refs: 0, gen: generation };
+    created.backend.catch(() => undefined); // the same failure as `owner`'s, surfaced by whoever awaits either
     entry = created;
     owners.set(key, created);
     created.owner.catch(() => {
@@ -60,6 +67,26 @@ export function acquireOwner(name: string, opts: ResolvedQueueOptions, join = fa
   }
   entry.refs++;
   return { key: `${key}${SEP}${entry.gen}`, owner: entry.owner };
+}
+
+/** acquireOwner for a Queue or Worker: what it gets is the owner's backend (backend.ts), released by releaseOwner. */
+export function acquireBackend(name: string, opts: ResolvedQueueOptions): { key: string; backend: Promise<LocalBackend> } {
+  const { key } = acquireOwner(name, opts);
+  return { key, backend: owners.get(key.slice(0, key.lastIndexOf(SEP)))!.backend };
+}
+
+/** How an owner reaches the owner of its dead-letter queue (dead-letter.ts): joined here, as it is open. */
+const DEAD_LETTER_OWNERS: OwnerSource = {
+  acquire: (name, opts) => {
+    const { key, owner } = acquireOwner(name, opts, true);
+    return { key, owner: owner.then(deadLetterSink) };
+  },
+  release: (key) => releaseOwner(key),
+};
+
+/** A dead-letter queue's owner as the move reaches it: its addDeadLetter command (commands.ts). */
+function deadLetterSink(owner: Owner): DeadLetterSink {
+  return { opts: owner.opts, appendDeadLetter: (ev) => COMMANDS.addDeadLetter(owner, ev) };
 }
 
 export async function releaseOwner(handle: string): Promise<void> {

@@ -10,35 +10,39 @@
  * that tickets, whose file operations and ACTIVE record cost far more than a short job, carry many jobs.
  *
  * Each ticket's ACTIVE says how many of its jobs (a prefix) start as it is claimed: the worker's free slots at the
- * cut (`s`, see Starts in owner.ts). Those are exactly the jobs the worker starts in the code that claims the
+ * cut (`s`, see starts.ts). Those are exactly the jobs the worker starts in the code that claims the
  * ticket: its free count never overstates what it can start (it only grows as jobs end), and every job it has in
  * hand or on the way was subtracted from it. The rest of a ticket is lookahead, whose starts START records tell.
  *
  * Orphaned jobs (JobMeta.orphaned: released unstarted after their holder died, maybe having started unseen; Starts
- * in owner.ts) are never put beyond that prefix: the ticket is cut before one, and a worker with no free slot gets
+ * in starts.ts) are never put beyond that prefix: the ticket is cut before one, and a worker with no free slot gets
  * none. So the next run of such a job is known to have started from its claim on, and a crash in it is a stall.
  */
-import type { JobMeta } from '../store/job-table.js';
-import { REC } from '../store/events.js';
-import { TicketFiles, encodeTicket, ticketFileName, type TicketContent } from './tickets.js';
-import type { Owner } from './owner.js';
-import type { Clock } from './clock.js';
+import type { JobMeta } from '../../store/job-table.js';
+import { REC } from '../../store/events.js';
+import { TicketFiles, encodeTicket, ticketFileName, type TicketContent } from '../tickets.js';
+import type { WorkerPort } from '../backend.js';
+import type { JobTable } from '../../store/job-table.js';
+import type { ResolvedQueueOptions } from '../options.js';
+import type { Clock } from '../clock.js';
 
 const MAX_TICKET_JOBS = 256;
 /** Waiting jobs from which the queue counts as busy (header). */
 const BUSY = 16;
 
-/** A worker as the desk sees it. Lives in the owner's process (workers in other processes come later). */
-export interface WorkerPort {
-  readonly id: string;
-  /** How many more jobs it would take now, lookahead included. The desk lowers it as it cuts tickets for it. */
-  want: number;
-  /** How many of those it could start at once (free slots with nothing to start). The desk lowers it too. */
-  free: number;
-  /** Jobs cut for it whose ticket has not been offered yet (its ACTIVE record is not durable yet). The desk keeps it. */
-  inFlight: number;
-  /** A ticket cut for this worker, already in tickets/ready: claim it by rename (tickets.ts). */
-  offer(name: string, content: TicketContent): void;
+/** What the desk uses of its owner (owner.ts): an interface, so that the desk does not import the owner. */
+export interface DeskHost {
+  readonly opts: ResolvedQueueOptions;
+  readonly table: JobTable;
+  readonly closed: boolean;
+  readonly cooling: boolean;
+  record(type: number, event: object): { done: Promise<unknown> };
+  release(ticket: string, id: string, attempt: number, why?: string): Promise<unknown> | undefined;
+  settleOrphan(job: JobMeta, claimed: boolean, why?: string): void;
+  heard(event: 'active'): boolean;
+  emit(event: 'active', arg: { jobId: string }): boolean;
+  emit(event: 'drained'): boolean;
+  emit(event: 'error', err: Error): boolean;
 }
 
 interface LiveTicket {
@@ -53,7 +57,7 @@ interface LiveTicket {
 
 export class TicketDesk {
   readonly files: TicketFiles;
-  readonly #owner: Owner;
+  readonly #owner: DeskHost;
   readonly #clock: Clock;
   readonly #epoch: number;
   #ports: WorkerPort[] = [];
@@ -63,7 +67,7 @@ export class TicketDesk {
   #idle = true;
   #closed = false;
 
-  constructor(owner: Owner, dir: string, epoch: number) {
+  constructor(owner: DeskHost, dir: string, epoch: number) {
     this.#owner = owner;
     this.#clock = owner.opts.clock;
     this.#epoch = epoch;
@@ -192,7 +196,7 @@ export class TicketDesk {
     live.since = this.#clock.now();
   }
 
-  /** True when a live ticket holds attempt `attempt` of job `id` unsettled (Owner #refold checks the table against it). */
+  /** True when a live ticket holds attempt `attempt` of job `id` unsettled (cut-back.ts checks the rebuilt table against it). */
   tracks(ticket: string, id: string, attempt: number): boolean {
     return this.#live.get(ticket)?.jobs.get(id) === attempt;
   }
