@@ -18,7 +18,12 @@ export interface StoredManifest extends ManifestBody {
   keyChecks?: Record<string, string>;
 }
 
-const OWNED_NAMES = new Set([MANIFEST_FILE, INDEX_FILE, LOG_DIR, QUARANTINE_DIR, 'owner', 'owner.lock']);
+/**
+ * What a queue directory may hold, so that a directory holding only these is not somebody else's. The layers above
+ * add tickets/ (queue/tickets.ts) and socket/ (queue/remote/address.ts): a process that checks while another
+ * creates the same queue can see them (queue-open-race spec).
+ */
+const OWNED_NAMES = new Set([MANIFEST_FILE, INDEX_FILE, LOG_DIR, QUARANTINE_DIR, 'owner', 'owner.lock', 'tickets', 'socket']);
 
 export function keyCheck(key: Buffer): string {
   return createHmac('sha256', key).update('spoolq key check v1').digest().subarray(0, 16).toString('hex');
@@ -79,6 +84,7 @@ function checkNotForeign(fs: Fs, dir: string): void {
     }
     throw ioError(`list ${dir}`, err);
   }
+  if (entries.includes(MANIFEST_FILE)) return; // made meanwhile by a process creating the same queue: it is one
   const foreign = entries.filter((n) => !OWNED_NAMES.has(n) && !n.endsWith('.tmp') && !n.endsWith('.stale'));
   if (foreign.length > 0) {
     throw new SpoolError('ERR_NOT_A_LOG', `${dir} is not empty and holds no spoolq queue (found ${foreign[0]})`);

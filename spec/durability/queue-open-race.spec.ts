@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { verifyLog } from '../../lib/index.js';
+import { Queue, verifyLog } from '../../lib/index.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const opener = fileURLToPath(new URL('./children/queue-opener.js', import.meta.url));
@@ -64,5 +64,44 @@ describe('two processes creating the same fresh queue', () => {
       assert.equal(report.ok, true, JSON.stringify(report.damage));
       assert.equal(fs.readdirSync(path.join(root, 'q')).some((n) => n.endsWith('.tmp')), false);
     }
+  });
+});
+
+describe('a queue directory caught while another process creates it', () => {
+  // What the loser of the race can list between the winner's manifest and its first records: the winner's
+  // tickets/ (and later socket/) folders, with or without the QUEUE file yet. Deterministic: the listing is staged.
+  for (const [what, names] of [
+    ['tickets/ and socket/ only', ['tickets', 'socket']],
+    ['QUEUE written, tickets/ made', ['QUEUE-from-the-winner', 'tickets']],
+  ] as const) {
+    it(`is not taken for somebody else's directory: ${what}`, async (t) => {
+      const root = tempDir(t);
+      const dir = path.join(root, 'q');
+      fs.mkdirSync(dir);
+      for (const n of names) {
+        if (n === 'QUEUE-from-the-winner') {
+          const winner = new Queue('q', { dir: root, durability: 'none' });
+          await winner.waitUntilReady();
+          await winner.close();
+        } else {
+          fs.mkdirSync(path.join(dir, n), { recursive: true });
+        }
+      }
+      const q = new Queue('q', { dir: root, durability: 'none' });
+      await q.add('a', 1);
+      assert.deepEqual(await q.getJobCounts('waiting'), { waiting: 1 });
+      await q.close();
+    });
+  }
+
+  it("still refuses a directory that holds something a queue does not, beside tickets/", async (t) => {
+    const root = tempDir(t);
+    const dir = path.join(root, 'q');
+    fs.mkdirSync(path.join(dir, 'tickets'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'notes.txt'), 'mine');
+    const q = new Queue('q', { dir: root, durability: 'none' });
+    await assert.rejects(q.waitUntilReady(), { code: 'ERR_NOT_A_LOG' });
+    await q.close();
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['notes.txt', 'tickets']);
   });
 });
