@@ -17,8 +17,8 @@
  * argv: <dir> <journal> <mode: kill | run> <killer's i>
  */
 import * as fs from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue, Worker } from '../../../lib/index.js';
+import { exitOnWorkerError, untilDrained } from './drain.js';
 
 const [dir, journal, mode, killerArg] = process.argv.slice(2);
 const killerI = Number(killerArg);
@@ -54,16 +54,8 @@ const worker = new Worker(
   { dir: dir!, ...OPTS, concurrency: CONCURRENCY },
 );
 worker.on('completed', (job) => note(`done ${job.id}`));
-worker.on('error', (err) => {
-  process.stderr.write(`worker error: ${err.stack}\n`);
-  process.exit(2);
-});
-
-for (;;) {
-  const c = await queue.getJobCounts();
-  if (c.waiting === 0 && c.paused === 0 && c.delayed === 0 && c.active === 0) break;
-  await sleep(5);
-}
+exitOnWorkerError(worker);
+await untilDrained(queue, 5);
 note('final');
 await worker.close();
 await queue.close();

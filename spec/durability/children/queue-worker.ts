@@ -14,6 +14,7 @@
 import * as fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue, Worker } from '../../../lib/index.js';
+import { exitOnWorkerError, untilDrained } from './drain.js';
 
 const [dir, runArg, journal, concurrencyArg] = process.argv.slice(2);
 const run = Number(runArg);
@@ -36,16 +37,8 @@ const worker = new Worker(
   { dir: dir!, ...QUEUE_OPTS, concurrency: Number(concurrencyArg) },
 );
 worker.on('completed', (job) => note(`done ${job.id} ${job.attemptsMade} ${run}`));
-worker.on('error', (err) => {
-  process.stderr.write(`worker error: ${err.stack}\n`);
-  process.exit(2);
-});
-
-for (;;) {
-  const c = await queue.getJobCounts();
-  if (c.waiting === 0 && c.paused === 0 && c.delayed === 0 && c.active === 0) break;
-  await sleep(10);
-}
+exitOnWorkerError(worker);
+await untilDrained(queue, 10);
 note(`final ${run}`);
 await worker.close();
 await queue.close();
