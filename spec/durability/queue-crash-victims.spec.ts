@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { readLog, type Job } from '../../lib/index.js';
+import { readLog, type Job, type Worker } from '../../lib/index.js';
 import { REC, decodeEvent } from '../../lib/store/events.js';
 import { setup, waitFor, waitForCount } from '../helpers/queue.js';
 
@@ -47,6 +47,27 @@ function files(t: TestContext, dir: string): { gate: string } {
   return { gate };
 }
 
+/**
+ * What the Worker reports: the ids it emitted 'stalled' for (always from 'active') and its 'failed' jobs as
+ * `id:code`. Once every neighbour in `ids` was reported stalled, the gate file is written: the neighbours' re-runs
+ * wait for it, so they cannot finish before the culprit's story is told.
+ */
+function watchWorker(worker: Worker, ids: string[], gate: string): { workerStalls: string[]; workerFailures: string[] } {
+  const workerStalls: string[] = [];
+  const workerFailures: string[] = [];
+  let gateOpen = false;
+  worker.on('stalled', (id: string, prev: string) => {
+    assert.equal(prev, 'active');
+    workerStalls.push(id);
+    if (!gateOpen && ids.every((n) => workerStalls.includes(n))) {
+      gateOpen = true;
+      fs.writeFileSync(gate, '');
+    }
+  });
+  worker.on('failed', (job: Job, err: Error & { code?: string }) => workerFailures.push(`${job.id}:${err.code}`));
+  return { workerStalls, workerFailures };
+}
+
 describe('victims of a job that kills or overruns its thread (issue 9)', () => {
   it('charges only the job that calls process.exit(), found by re-running the suspects alone; its neighbours complete', { timeout: 60_000 }, async (t) => {
     const s = setup(t);
@@ -62,18 +83,7 @@ describe('victims of a job that kills or overruns its thread (issue 9)', () => {
 
     // One thread running all three at once: the exit takes the neighbours down with it.
     const worker = s.worker('q', processor, { ...OPTS, threads: 1, concurrency: 3 });
-    const workerStalls: string[] = [];
-    let gateOpen = false;
-    worker.on('stalled', (id: string, prev: string) => {
-      assert.equal(prev, 'active');
-      workerStalls.push(id);
-      if (!gateOpen && ids.every((id) => workerStalls.includes(id))) {
-        gateOpen = true;
-        fs.writeFileSync(gate, '');
-      }
-    });
-    const workerFailures: string[] = [];
-    worker.on('failed', (job: Job, err: Error & { code?: string }) => workerFailures.push(`${job.id}:${err.code}`));
+    const { workerStalls, workerFailures } = watchWorker(worker, ids, gate);
     await Promise.all([failed, completed]);
 
     const bad = (await queue.getJob(culprit.id))!;
@@ -106,18 +116,7 @@ describe('victims of a job that kills or overruns its thread (issue 9)', () => {
     const completed = waitForCount(queue, 'completed', 2, 30_000);
 
     const worker = s.worker('q', processor, { ...OPTS, threads: 1, concurrency: 3, abortGraceMs: 100 });
-    const workerStalls: string[] = [];
-    let gateOpen = false;
-    worker.on('stalled', (id: string, prev: string) => {
-      assert.equal(prev, 'active');
-      workerStalls.push(id);
-      if (!gateOpen && ids.every((id) => workerStalls.includes(id))) {
-        gateOpen = true;
-        fs.writeFileSync(gate, '');
-      }
-    });
-    const workerFailures: string[] = [];
-    worker.on('failed', (job: Job, err: Error & { code?: string }) => workerFailures.push(`${job.id}:${err.code}`));
+    const { workerStalls, workerFailures } = watchWorker(worker, ids, gate);
     await Promise.all([failed, completed]);
 
     assert.deepEqual(workerFailures, [`${spin.id}:ERR_JOB_TIMEOUT`]);
