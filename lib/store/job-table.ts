@@ -9,7 +9,8 @@
  * with the number of live jobs, not their size.
  *
  * A delayed job whose time has come stays 'delayed' in the table until the scheduler calls promoteDue(now): the
- * clock is the scheduler's, never the fold's.
+ * clock is the scheduler's, never the fold's. The rows it folds into are in job-meta.ts, the transition it reports in
+ * transition.ts (both re-exported here for the layers above).
  *
  * Starts. Which active jobs have started is folded too (protocol: queue/owner/starts.ts): a tracked ticket
  * (its ACTIVE carried `s`) gets a TicketRun that its active jobs point at, with their position in the ticket; START
@@ -19,8 +20,8 @@
  * an attempt of the job completes or fails, and the desk never hands a marked job out beyond a claim prefix.
  */
 import type { RecordPointer } from '../log/writer.js';
-import { LazyHeap, type HeapItem } from './heap.js';
-import { JobIndex, MAX_INDEX, isIndex } from './job-index.js';
+import { LazyHeap } from './heap.js';
+import { JobIndex } from './job-index.js';
 import {
   REC,
   type ActiveEvent,
@@ -33,241 +34,15 @@ import {
   type StoredJobOpts,
 } from './events.js';
 
-export type JobState = 'waiting' | 'delayed' | 'active' | 'completed' | 'failed';
-export const JOB_STATES: readonly JobState[] = ['waiting', 'delayed', 'active', 'completed', 'failed'];
-
-/** Fields most jobs never set (a waiting job has none of them): kept apart so a waiting job stays small. */
-class JobExtra {
-  stalls = 0;
-  processedOn = 0;
-  finishedOn = 0;
-  progress: unknown = 0;
-  resultPtr: RecordPointer | undefined = undefined;
-  failedReason: string | undefined = undefined;
-  failPtr: RecordPointer | undefined = undefined;
-  ticket: string | undefined = undefined;
-  /** The tracked ticket it is active in, and its position there (ACTIVE's j order). */
-  run: TicketRun | undefined = undefined;
-  slot = 0;
-  logPtrs: RecordPointer[] | undefined = undefined;
-  /** Released unstarted by a crash it may have caused (RELEASE o: 1); cleared by COMPLETE or FAIL (header). */
-  orphaned = false;
-}
-
-/** What the log says about the starts of one tracked ticket (header: Starts). */
-export class TicketRun {
-  readonly id: string;
-  /** Jobs (a prefix) that start as the ticket is claimed: ACTIVE's `s`. */
-  readonly atClaim: number;
-  /** Jobs (a prefix) that START records say have started. */
-  started: number;
-  /** Its jobs still active in it. */
-  open = 0;
-
-  constructor(id: string, atClaim: number, started = 0) {
-    this.id = id;
-    this.atClaim = atClaim;
-    this.started = started;
-  }
-}
+export { JOB_STATES, JobMeta, TicketRun, type JobState } from './job-meta.js';
+import { JobMeta, TicketRun, type JobState } from './job-meta.js';
 
 /** A stall record's final reason (BullMQ's wording). */
 export const STALLED_TOO_OFTEN = 'job stalled more than allowable limit';
 
-/** What a transition was: one small constant per kind of change (TRANSITION below). */
-export const TRANSITION = {
-  /** The record changed no job's state (unknown job, a result that no longer applies, START, an unknown type). */
-  NONE: 0,
-  /** ADD: a new job, waiting or delayed. */
-  ADDED: 1,
-  /** ACTIVE: jobs (`jobs`, each from `froms`) handed out in ticket `event.t`. */
-  ACTIVATED: 2,
-  /** COMPLETE: returnvalue in `event.rv`, the record at `ptr`. */
-  COMPLETED: 3,
-  /** FAIL: to waiting or delayed (a retry at `retryAt`) or failed (`final`). */
-  FAILED: 4,
-  /** STALL: likewise, a stall counted; `final` when it stalled too often. */
-  STALLED: 5,
-  /** PROGRESS: data in `event.p`. */
-  PROGRESS: 6,
-  /** LOG: a log line (no queue-level event). */
-  LOGGED: 7,
-  /** REMOVE: the jobs found (`jobs`, each from `froms`); they are gone from the table. */
-  REMOVED: 8,
-  /** PROMOTE, or promoteDue (the scheduler's clock): delayed jobs (`jobs`) made waiting. */
-  PROMOTED: 9,
-  PAUSED: 10,
-  RESUMED: 11,
-  /** RETRY: a failed or completed job back to waiting. */
-  RETRIED: 12,
-  /** RELEASE: an attempt handed back with nothing counted, to waiting or delayed. */
-  RELEASED: 13,
-} as const;
-export type TransitionKind = (typeof TRANSITION)[keyof typeof TRANSITION];
+export { TRANSITION, Transition, type TransitionKind } from './transition.js';
+import { TRANSITION, Transition, type TransitionKind } from './transition.js';
 
-/**
- * The change one apply() made (header: Transitions). The table owns one and refills it: read it before the next
- * apply, copy what you keep. Single-job kinds set `job`, `from` and `to`; ACTIVATED, REMOVED and PROMOTED set
- * `jobs` and `froms` (one entry per job that moved, in record order; `job` is the last of them), since one record
- * may move many jobs. Facts of the record (returnvalue, progress data, the error) are read from `event`, the
- * record's decoded payload as given to apply(), so nothing is copied for them.
- */
-export class Transition {
-  kind: TransitionKind = TRANSITION.NONE;
-  /** The record's seq (0 for promoteDue, which is no record). */
-  seq = 0;
-  /** The job (single-job kinds), or the last of `jobs`. */
-  job: JobMeta | undefined = undefined;
-  /** Its state before; undefined for ADDED. */
-  from: JobState | undefined = undefined;
-  /** Its state after (REMOVED: undefined). A job deleted by retention right after it finished still says so here. */
-  to: JobState | undefined = undefined;
-  /** The attempt the record was about (ACTIVE, COMPLETE, FAIL, STALL, RELEASE): 1 for the first. */
-  attempt = 0;
-  /** FAILED, STALLED: the retry time (ms since the epoch), or null when final. */
-  retryAt: number | null = null;
-  /** The record's payload as decoded (the event given to apply()); undefined for promoteDue. */
-  event: unknown = undefined;
-  /** The record (COMPLETED: the returnvalue's; FAILED/STALLED: the failure's). */
-  ptr: RecordPointer | undefined = undefined;
-  /** The queue went idle with this change: nothing waiting, nothing active, and it was not so before. */
-  drained = false;
-  /** ACTIVATED, REMOVED, PROMOTED: the jobs moved, and the state each came from (reused arrays). */
-  readonly jobs: JobMeta[] = [];
-  readonly froms: JobState[] = [];
-
-  /** FAILED, STALLED: no retry follows (the job is failed). */
-  get final(): boolean {
-    return this.to === 'failed';
-  }
-}
-
-/**
- * One job in the table. A class with a fixed shape: the ADD record's pointer is held inline (four numbers, not
- * an object), a generated id is held as a number, and the rarely set fields live in a JobExtra made on first
- * write, because a queue of a million waiting jobs is a million of these (see benchmarks/README.md, queue scale).
- */
-export class JobMeta implements HeapItem {
-  /** The id: a number for a canonical integer id (a generated one), which saves a string per job. */
-  readonly #id: string | number;
-  name: string;
-  opts: StoredJobOpts;
-  state: JobState;
-  /** Seq of the record that last made the job wait (its ADD, or a RETRY): FIFO order among equal priorities. */
-  order: number;
-  /** When a delayed job becomes ready (ms since the epoch); 0 when not delayed. */
-  runAt: number;
-  attemptsMade = 0;
-  timestamp: number;
-  stamp = 0;
-  #addSeq: number;
-  #addSegment: number;
-  #addOffset: number;
-  #addSize: number;
-  #x: JobExtra | undefined = undefined;
-
-  /** `id` may be given as the number of a generated id. */
-  constructor(id: string | number, name: string, opts: StoredJobOpts, state: JobState, order: number,
-    runAt: number, timestamp: number, ptr: RecordPointer) {
-    this.#id = typeof id === 'number' ? (Number.isInteger(id) && id >= 0 && id <= MAX_INDEX ? id : String(id)) : isIndex(id) ? Number(id) : id;
-    this.name = name;
-    this.opts = opts;
-    this.state = state;
-    this.order = order;
-    this.runAt = runAt;
-    this.timestamp = timestamp;
-    this.#addSeq = ptr.seq;
-    this.#addSegment = ptr.segmentId;
-    this.#addOffset = ptr.offset;
-    this.#addSize = ptr.size;
-  }
-
-  /** Lower runs first. Fixed when the job is added, so it is read from the options rather than kept twice. */
-  get priority(): number {
-    return this.opts.priority ?? 0;
-  }
-
-  get id(): string {
-    const id = this.#id;
-    return typeof id === 'number' ? String(id) : id;
-  }
-
-  /** The id as a number when it is a canonical integer, else undefined. */
-  get numericId(): number | undefined {
-    const id = this.#id;
-    return typeof id === 'number' ? id : undefined;
-  }
-
-  /** The ADD record: name, data, options. */
-  get ptr(): RecordPointer {
-    return { seq: this.#addSeq, segmentId: this.#addSegment, offset: this.#addOffset, size: this.#addSize };
-  }
-
-  /** Seq of the ADD record: records of this incarnation of the job have this seq or a later one. */
-  get addSeq(): number {
-    return this.#addSeq;
-  }
-
-  // The rest of the ADD pointer field by field, for the checkpoint's rows (no object per job).
-  get addSegment(): number {
-    return this.#addSegment;
-  }
-
-  get addOffset(): number {
-    return this.#addOffset;
-  }
-
-  get addSize(): number {
-    return this.#addSize;
-  }
-
-  /** Compaction moved the record `seq` (this job's ADD, result, failure or a log line) to `ptr`. */
-  relocate(seq: number, ptr: RecordPointer): void {
-    if (seq === this.#addSeq) {
-      this.#addSegment = ptr.segmentId;
-      this.#addOffset = ptr.offset;
-      this.#addSize = ptr.size;
-      return;
-    }
-    const x = this.#x;
-    if (!x) return;
-    if (x.resultPtr?.seq === seq) x.resultPtr = ptr;
-    else if (x.failPtr?.seq === seq) x.failPtr = ptr;
-    else if (x.logPtrs) x.logPtrs = x.logPtrs.map((p) => (p.seq === seq ? ptr : p));
-  }
-
-  #extra(): JobExtra {
-    return (this.#x ??= new JobExtra());
-  }
-
-  get stalls(): number { return this.#x?.stalls ?? 0; }
-  set stalls(v: number) { if (v !== 0 || this.#x) this.#extra().stalls = v; }
-  get processedOn(): number { return this.#x?.processedOn ?? 0; }
-  set processedOn(v: number) { if (v !== 0 || this.#x) this.#extra().processedOn = v; }
-  get finishedOn(): number { return this.#x?.finishedOn ?? 0; }
-  set finishedOn(v: number) { if (v !== 0 || this.#x) this.#extra().finishedOn = v; }
-  get progress(): unknown { return this.#x?.progress ?? 0; }
-  set progress(v: unknown) { if (v !== 0 || this.#x) this.#extra().progress = v; }
-  get resultPtr(): RecordPointer | undefined { return this.#x?.resultPtr; }
-  set resultPtr(v: RecordPointer | undefined) { if (v !== undefined || this.#x) this.#extra().resultPtr = v; }
-  get failedReason(): string | undefined { return this.#x?.failedReason; }
-  set failedReason(v: string | undefined) { if (v !== undefined || this.#x) this.#extra().failedReason = v; }
-  get failPtr(): RecordPointer | undefined { return this.#x?.failPtr; }
-  set failPtr(v: RecordPointer | undefined) { if (v !== undefined || this.#x) this.#extra().failPtr = v; }
-  /** The ticket holding the job while active. */
-  get ticket(): string | undefined { return this.#x?.ticket; }
-  set ticket(v: string | undefined) { if (v !== undefined || this.#x) this.#extra().ticket = v; }
-  get run(): TicketRun | undefined { return this.#x?.run; }
-  set run(v: TicketRun | undefined) { if (v !== undefined || this.#x) this.#extra().run = v; }
-  get slot(): number { return this.#x?.slot ?? 0; }
-  set slot(v: number) { if (v !== 0 || this.#x) this.#extra().slot = v; }
-  get logPtrs(): RecordPointer[] | undefined { return this.#x?.logPtrs; }
-  /** Lines in the job's log (JobFields.logCount, queue/backend.ts). */
-  get logCount(): number { return this.#x?.logPtrs?.length ?? 0; }
-  get orphaned(): boolean { return this.#x?.orphaned ?? false; }
-  set orphaned(v: boolean) { if (v || this.#x) this.#extra().orphaned = v; }
-  set logPtrs(v: RecordPointer[] | undefined) { if (v !== undefined || this.#x) this.#extra().logPtrs = v; }
-}
 
 export class JobTable {
   readonly jobs = new JobIndex<JobMeta>();
